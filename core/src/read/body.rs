@@ -1,0 +1,168 @@
+//! Streaming one catch-up or long-poll response body out as chunks of bounded size.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::Response;
+
+use super::json_split::JsonArraySplitter;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stream::json_array_of;
+
+/// How the bytes of a body are cut into pieces.
+pub(crate) enum Framing {
+    /// Any cut is fine.
+    Bytes,
+    /// Pieces end on UTF-8 character boundaries so that decoding a piece on its own
+    /// never corrupts a character split across TCP reads.
+    Text { carry: BytesMut },
+    /// Pieces hold whole JSON messages.
+    Json(JsonArraySplitter),
+}
+
+/// What one piece of a body holds.
+pub(crate) struct Piece {
+    pub data: Bytes,
+    pub items: Option<Vec<Bytes>>,
+    /// The body has been read to its end.
+    pub last: bool,
+}
+
+pub(crate) struct BodyReader {
+    resp: Response,
+    framing: Framing,
+    max_piece: usize,
+    idle: Duration,
+    /// Pieces already handed out (a failure after the first one cannot be retried
+    /// transparently without delivering data twice).
+    pub delivered: usize,
+    finished: bool,
+}
+
+impl BodyReader {
+    pub(crate) fn new(resp: Response, framing: Framing, max_piece: usize, idle: Duration) -> Self {
+        BodyReader { resp, framing, max_piece, idle, delivered: 0, finished: false }
+    }
+
+    pub(crate) async fn next_piece(&mut self) -> Result<Option<Piece>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut size = 0usize;
+        let mut ended = false;
+        while size < self.max_piece {
+            let next = tokio::time::timeout(self.idle, self.resp.chunk())
+                .await
+                .map_err(|_| Error::new(ErrorKind::Timeout, format!("no data from {} for {:?}", self.resp.url(), self.idle)))?
+                .map_err(|e| crate::client::transport_error(e, self.resp.url()))?;
+            match next {
+                Some(b) => {
+                    size += b.len();
+                    parts.push(b);
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        let raw = concat(parts, size);
+        let piece = match &mut self.framing {
+            Framing::Bytes => Piece { data: raw, items: None, last: ended },
+            Framing::Text { carry } => {
+                let mut all = if carry.is_empty() {
+                    raw
+                } else {
+                    carry.extend_from_slice(&raw);
+                    carry.split().freeze()
+                };
+                if !ended {
+                    let cut = utf8_boundary(&all);
+                    carry.extend_from_slice(&all[cut..]);
+                    all.truncate(cut);
+                }
+                Piece { data: all, items: None, last: ended }
+            }
+            Framing::Json(splitter) => {
+                let mut items = Vec::new();
+                splitter.feed(&raw, &mut items)?;
+                if ended {
+                    splitter.finish(&mut items)?;
+                }
+                // A body that arrived whole is already the array text; no copy then.
+                let data = if ended && self.delivered == 0 { raw } else { json_array_of(&items)? };
+                Piece { data, items: Some(items), last: ended }
+            }
+        };
+        self.finished = ended;
+        self.delivered += 1;
+        Ok(Some(piece))
+    }
+}
+
+fn concat(mut parts: Vec<Bytes>, size: usize) -> Bytes {
+    match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => {
+            let mut b = BytesMut::with_capacity(size);
+            for p in parts {
+                b.extend_from_slice(&p);
+            }
+            b.freeze()
+        }
+    }
+}
+
+/// Length of the longest prefix of `data` that does not end inside a UTF-8 sequence.
+pub(crate) fn utf8_boundary(data: &[u8]) -> usize {
+    let n = data.len();
+    // Look back at most 3 bytes for the lead byte of a possibly incomplete sequence.
+    for back in 1..=n.min(4) {
+        let b = data[n - back];
+        if b & 0b1100_0000 == 0b1000_0000 {
+            continue; // continuation byte
+        }
+        let need = if b < 0x80 {
+            1
+        } else if b >> 5 == 0b110 {
+            2
+        } else if b >> 4 == 0b1110 {
+            3
+        } else if b >> 3 == 0b11110 {
+            4
+        } else {
+            1 // invalid lead byte: not ours to fix, cut after it
+        };
+        return if back >= need { n } else { n - back };
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8_boundary;
+    use proptest::prelude::*;
+
+    #[test]
+    fn keeps_incomplete_sequences_back() {
+        let s = "aé€😀".as_bytes();
+        assert_eq!(utf8_boundary(s), s.len());
+        assert_eq!(utf8_boundary(&s[..s.len() - 1]), s.len() - 4);
+        assert_eq!(utf8_boundary(&s[..s.len() - 3]), s.len() - 4);
+        assert_eq!(utf8_boundary(&s[..2]), 1);
+        assert_eq!(utf8_boundary(b""), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn any_cut_of_valid_text_reassembles(s in any::<String>(), cut in 0usize..64) {
+            let bytes = s.as_bytes();
+            let cut = cut.min(bytes.len());
+            let b = utf8_boundary(&bytes[..cut]);
+            prop_assert!(b <= cut && cut - b <= 3);
+            prop_assert!(std::str::from_utf8(&bytes[..b]).is_ok());
+        }
+    }
+}
