@@ -33,16 +33,19 @@
 //! [Durable Streams]: https://github.com/durable-streams/durable-streams
 
 mod client;
+mod consumer;
 mod error;
 mod headers;
 mod offset;
 mod producer;
 mod read;
 mod retry;
+pub mod runtime;
 mod status;
 mod stream;
 
 pub use client::{Client, ClientBuilder, SentValues};
+pub use consumer::{Consumer, ConsumerEnd, ConsumerEvent, ConsumerHandle, ConsumerHandler, ConsumerOptions, Decision};
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{BoxFuture, ValueProvider};
 pub use offset::Offset;
