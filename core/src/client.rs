@@ -24,7 +24,8 @@ pub(crate) struct ClientInner {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
     pub(crate) default_headers: HeaderMap,
-    pub(crate) dynamic_headers: Vec<(HeaderName, Arc<dyn ValueProvider>)>,
+    /// (name as the caller spelled it, parsed name, provider)
+    pub(crate) dynamic_headers: Vec<(String, HeaderName, Arc<dyn ValueProvider>)>,
     pub(crate) dynamic_params: Vec<(String, Arc<dyn ValueProvider>)>,
     pub(crate) retry: RetryPolicy,
     pub(crate) request_timeout: Duration,
@@ -137,7 +138,7 @@ impl ClientBuilder {
         for (name, provider) in self.dynamic_headers {
             let n = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Error::invalid_argument("headers", format!("{name:?} is not a valid header name")))?;
-            dynamic_headers.push((n, provider));
+            dynamic_headers.push((name, n, provider));
         }
         for (name, _) in &self.dynamic_params {
             if name.is_empty() {
@@ -318,12 +319,12 @@ impl ClientInner {
         }
         let mut headers = self.default_headers.clone();
         let mut dyn_headers = Vec::new();
-        for (name, provider) in &self.dynamic_headers {
+        for (spelling, name, provider) in &self.dynamic_headers {
             let v = provider.value().await?;
             let hv = HeaderValue::from_str(&v).map_err(|_| {
-                Error::invalid_argument("headers", format!("dynamic value of {name} is not a valid header value"))
+                Error::invalid_argument("headers", format!("dynamic value of {spelling} is not a valid header value"))
             })?;
-            dyn_headers.push((name.as_str().to_string(), v));
+            dyn_headers.push((spelling.clone(), v));
             headers.insert(name.clone(), hv);
         }
         // Per-request headers win over dynamic and default ones.

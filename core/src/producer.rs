@@ -470,7 +470,16 @@ impl Driver {
             };
             tokio::select! {
                 cmd = rx.recv(), if inbox_open => match cmd {
-                    Some(cmd) => self.on_cmd(cmd),
+                    Some(cmd) => {
+                        self.on_cmd(cmd);
+                        // Take what else is already queued before dispatching again.
+                        for _ in 0..1024 {
+                            match rx.try_recv() {
+                                Ok(cmd) => self.on_cmd(cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => {
                         inbox_open = false;
                         self.seal();
@@ -613,8 +622,12 @@ impl Driver {
             return;
         }
         // With free capacity and nothing queued, an open batch need not linger.
-        let queued = self.batches.iter().any(|b| matches!(b.state, BatchState::Queued | BatchState::Gap));
-        if !queued && self.free_slot() && (!self.flushes.is_empty() || self.closing.is_some() || self.detaching.is_some()) {
+        let waiting = !self.flushes.is_empty() || self.closing.is_some() || self.detaching.is_some();
+        if waiting
+            && !self.open.is_empty()
+            && self.free_slot()
+            && !self.batches.iter().any(|b| matches!(b.state, BatchState::Queued | BatchState::Gap))
+        {
             self.seal();
         }
         for i in 0..self.batches.len() {

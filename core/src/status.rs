@@ -93,7 +93,7 @@ pub(crate) async fn error_for_response(op: Op, resp: Response, url: &Url, sent_s
         ErrorKind::NotSupported => "operation not supported by this server".to_string(),
         _ => "unexpected status".to_string(),
     };
-    let detail = if text.is_empty() { String::new() } else { format!(": {text}") };
+    let detail = if text.is_empty() || what.eq_ignore_ascii_case(&text) { String::new() } else { format!(" ({text})") };
     Error::new(kind, format!("{} {url} failed with {status}: {what}{detail}", op.verb())).with_status(status)
 }
 
