@@ -52,11 +52,7 @@ impl BodyReader {
         let mut size = 0usize;
         let mut ended = false;
         while size < self.max_piece {
-            let next = tokio::time::timeout(self.idle, self.resp.chunk())
-                .await
-                .map_err(|_| Error::new(ErrorKind::Timeout, format!("no data from {} for {:?}", self.resp.url(), self.idle)))?
-                .map_err(|e| crate::client::transport_error(e, self.resp.url()))?;
-            match next {
+            match next_bytes(&mut self.resp, self.idle).await? {
                 Some(b) => {
                     size += b.len();
                     parts.push(b);
@@ -101,7 +97,16 @@ impl BodyReader {
     }
 }
 
-fn concat(mut parts: Vec<Bytes>, size: usize) -> Bytes {
+/// The next bytes of a body; a body silent for longer than `idle` is a dead connection.
+pub(crate) async fn next_bytes(resp: &mut Response, idle: Duration) -> Result<Option<Bytes>> {
+    tokio::time::timeout(idle, resp.chunk())
+        .await
+        .map_err(|_| Error::new(ErrorKind::Timeout, format!("no data from {} for {idle:?}", resp.url())))?
+        .map_err(|e| crate::client::transport_error(e, resp.url()))
+}
+
+/// One buffer from several; no copy when there is just one.
+pub(crate) fn concat(mut parts: Vec<Bytes>, size: usize) -> Bytes {
     match parts.len() {
         0 => Bytes::new(),
         1 => parts.pop().unwrap_or_default(),

@@ -373,7 +373,7 @@ impl ReadSession {
                 self.sse = None;
                 if young {
                     self.sse_young_deaths += 1;
-                    if self.sse_young_deaths >= SSE_MAX_YOUNG_DEATHS && self.live == LiveMode::Auto {
+                    if self.sse_young_deaths >= SSE_MAX_YOUNG_DEATHS {
                         self.phase = Phase::LongPoll;
                         return Ok(None);
                     }

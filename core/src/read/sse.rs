@@ -9,13 +9,14 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::Response;
 use serde::Deserialize;
 
+use super::body::{concat, next_bytes};
 use super::json_split::JsonArraySplitter;
 use super::sse_parser::{SseEvent, SseParser};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::offset::Offset;
 use crate::stream::json_array_of;
 
@@ -86,11 +87,7 @@ impl SseConnection {
                     return Ok(SseNext::Batch(batch));
                 }
             }
-            let next = tokio::time::timeout(self.idle, self.resp.chunk())
-                .await
-                .map_err(|_| Error::new(ErrorKind::Timeout, format!("SSE connection to {} idle for {:?}", self.resp.url(), self.idle)))?
-                .map_err(|e| crate::client::transport_error(e, self.resp.url()))?;
-            match next {
+            match next_bytes(&mut self.resp, self.idle).await? {
                 Some(bytes) => {
                     self.parser.feed(&bytes, &mut self.scratch).map_err(|e| {
                         Error::malformed(format!("SSE stream from {}: {e}", self.resp.url()))
@@ -130,7 +127,8 @@ impl SseConnection {
                     (json_array_of(&items)?, Some(items))
                 } else {
                     let parts = std::mem::take(&mut self.pending);
-                    (concat(parts), None)
+                    let size = parts.iter().map(Bytes::len).sum();
+                    (concat(parts, size), None)
                 };
                 Ok(Some(SseBatch {
                     data,
@@ -143,20 +141,6 @@ impl SseConnection {
             }
             // Unknown event types are ignored for forward compatibility.
             _ => Ok(None),
-        }
-    }
-}
-
-fn concat(mut parts: Vec<Bytes>) -> Bytes {
-    match parts.len() {
-        0 => Bytes::new(),
-        1 => parts.pop().unwrap_or_default(),
-        _ => {
-            let mut b = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-            for p in parts {
-                b.extend_from_slice(&p);
-            }
-            b.freeze()
         }
     }
 }
