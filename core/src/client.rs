@@ -21,7 +21,11 @@ pub struct Client {
 }
 
 pub(crate) struct ClientInner {
-    pub(crate) http: reqwest::Client,
+    /// The connection pool of the current process. Pooled connections are driven by
+    /// tasks of the runtime that opened them; a forked child has neither, so it
+    /// builds its own pool (see [`crate::runtime`]).
+    http: std::sync::Mutex<(u32, reqwest::Client)>,
+    http_config: HttpConfig,
     pub(crate) base: String,
     pub(crate) default_headers: HeaderMap,
     /// (name as the caller spelled it, parsed name, provider)
@@ -148,21 +152,16 @@ impl ClientBuilder {
         if self.live_idle_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid_argument("timeout", "must be > 0"));
         }
-        // ring is the one crypto provider we link (no aws-lc, no system OpenSSL). If the
-        // application installed another provider first, that one is used.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .tcp_nodelay(true)
-            .gzip(self.compression)
-            .deflate(self.compression)
-            .user_agent(concat!("durable-streams-sdk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::new(ErrorKind::InvalidArgument { field: "client" }, "cannot build HTTP client").with_source(e))?;
+        let http_config = HttpConfig {
+            connect_timeout: self.connect_timeout,
+            pool_idle_timeout: self.pool_idle_timeout,
+            compression: self.compression,
+        };
+        let http = http_config.build()?;
         Ok(Client {
             inner: Arc::new(ClientInner {
-                http,
+                http: std::sync::Mutex::new((std::process::id(), http)),
+                http_config,
                 base,
                 default_headers,
                 dynamic_headers,
@@ -197,6 +196,30 @@ impl Client {
 
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
+    }
+}
+
+#[derive(Debug, Clone)]
+struct HttpConfig {
+    connect_timeout: Duration,
+    pool_idle_timeout: Duration,
+    compression: bool,
+}
+
+impl HttpConfig {
+    fn build(&self) -> Result<reqwest::Client> {
+        // ring is the one crypto provider we link (no aws-lc, no system OpenSSL). If the
+        // application installed another provider first, that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .tcp_nodelay(true)
+            .gzip(self.compression)
+            .deflate(self.compression)
+            .user_agent(concat!("durable-streams-sdk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::new(ErrorKind::InvalidArgument { field: "client" }, "cannot build HTTP client").with_source(e))
     }
 }
 
@@ -284,6 +307,16 @@ pub(crate) enum Outcome {
 }
 
 impl ClientInner {
+    /// The pool for this process (rebuilt once in a forked child).
+    fn http(&self) -> Result<reqwest::Client> {
+        let pid = std::process::id();
+        let mut guard = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.0 != pid {
+            *guard = (pid, self.http_config.build()?);
+        }
+        Ok(guard.1.clone())
+    }
+
     /// Send with retries. Returns the final response whatever its status (the caller
     /// maps statuses to errors in the context of its operation) or a transport error.
     pub(crate) async fn send(&self, req: &Request<'_>, sent: Option<&mut SentValues>) -> Result<Response> {
@@ -335,7 +368,7 @@ impl ClientInner {
             sent.headers = dyn_headers;
             sent.params = dyn_params;
         }
-        let mut builder = self.http.request(req.method.clone(), url).headers(headers);
+        let mut builder = self.http()?.request(req.method.clone(), url).headers(headers);
         if let Some(t) = req.timeout {
             builder = builder.timeout(t);
         }

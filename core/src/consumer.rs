@@ -246,7 +246,39 @@ pub struct ConsumerHandle {
     task: Option<JoinHandle<Result<ConsumerEnd>>>,
 }
 
+/// Pause, resume, stop and observe a pushed consumer from anywhere (cloneable), even
+/// while another task is blocked in [`ConsumerHandle::wait`].
+#[derive(Clone)]
+pub struct ConsumerController {
+    control: watch::Sender<Control>,
+    checkpoint: Arc<Mutex<Offset>>,
+}
+
+impl ConsumerController {
+    pub fn pause(&self) {
+        let _ = self.control.send(Control::Pause);
+    }
+
+    pub fn resume(&self) {
+        let _ = self.control.send(Control::Run);
+    }
+
+    /// Ask the consumer to stop after the batch in hand; does not wait.
+    pub fn request_stop(&self) {
+        let _ = self.control.send(Control::Stop);
+    }
+
+    pub fn checkpoint(&self) -> Offset {
+        self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 impl ConsumerHandle {
+    /// A cloneable controller for this consumer.
+    pub fn controller(&self) -> ConsumerController {
+        ConsumerController { control: self.control.clone(), checkpoint: self.checkpoint.clone() }
+    }
+
     /// The offset after the last batch the handler accepted.
     pub fn checkpoint(&self) -> Offset {
         self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()

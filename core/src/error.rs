@@ -66,6 +66,9 @@ pub enum ErrorKind {
     Closed,
     /// The producer's buffer limit is reached (`try_append` only; `append` waits).
     BufferFull,
+    /// Application code called by the SDK (a dynamic header provider, a consumer
+    /// handler) failed; the original error is the source.
+    Callback,
 }
 
 /// The SDK's error: a kind, a message naming the stream, and the HTTP status if any.
@@ -77,21 +80,29 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of the given kind (bindings use it for failures on their side, e.g.
+    /// [`ErrorKind::Callback`]).
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error { kind, message: message.into(), status: None, source: None }
     }
 
-    pub(crate) fn with_status(mut self, status: u16) -> Self {
+    pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
-    pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    /// Attach the underlying cause (reachable through `std::error::Error::source`).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
 
-    pub(crate) fn invalid_argument(field: &'static str, why: impl fmt::Display) -> Self {
+    /// Application code called by the SDK failed.
+    pub fn callback(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Callback, message)
+    }
+
+    pub fn invalid_argument(field: &'static str, why: impl fmt::Display) -> Self {
         Error::new(ErrorKind::InvalidArgument { field }, format!("invalid {field}: {why}"))
     }
 
@@ -140,6 +151,7 @@ impl Error {
             ErrorKind::Cancelled => "CANCELLED",
             ErrorKind::Closed => "CLOSED",
             ErrorKind::BufferFull => "BUFFER_FULL",
+            ErrorKind::Callback => "CALLBACK_FAILED",
         }
     }
 
@@ -159,7 +171,7 @@ impl Error {
             ErrorKind::Network => "NETWORK_ERROR",
             ErrorKind::Timeout => "TIMEOUT",
             ErrorKind::NotSupported => "NOT_SUPPORTED",
-            ErrorKind::Cancelled | ErrorKind::Closed | ErrorKind::BufferFull => "INTERNAL_ERROR",
+            ErrorKind::Cancelled | ErrorKind::Closed | ErrorKind::BufferFull | ErrorKind::Callback => "INTERNAL_ERROR",
             _ => "UNEXPECTED_STATUS",
         }
     }

@@ -45,7 +45,7 @@ mod status;
 mod stream;
 
 pub use client::{Client, ClientBuilder, SentValues};
-pub use consumer::{Consumer, ConsumerEnd, ConsumerEvent, ConsumerHandle, ConsumerHandler, ConsumerOptions, Decision};
+pub use consumer::{Consumer, ConsumerController, ConsumerEnd, ConsumerEvent, ConsumerHandle, ConsumerHandler, ConsumerOptions, Decision};
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{BoxFuture, ValueProvider};
 pub use offset::Offset;
