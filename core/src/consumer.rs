@@ -151,7 +151,7 @@ impl Consumer {
                         self.checkpoint = chunk.next_offset.clone();
                     }
                     let (up, closed, offset) = (chunk.up_to_date, chunk.stream_closed, chunk.next_offset.clone());
-                    if !chunk.data.is_empty() {
+                    if chunk.has_data() {
                         self.queued.push_back(ConsumerEvent::Batch(chunk));
                     }
                     if closed {

@@ -91,6 +91,9 @@ pub(crate) async fn error_for_response(op: Op, resp: Response, url: &Url, sent_s
         ErrorKind::PayloadTooLarge => "payload too large".to_string(),
         ErrorKind::RateLimited { .. } => "rate limited".to_string(),
         ErrorKind::NotSupported => "operation not supported by this server".to_string(),
+        ErrorKind::BadRequest { .. } => "bad request".to_string(),
+        ErrorKind::Unauthorized => "unauthorized".to_string(),
+        ErrorKind::Forbidden => "forbidden".to_string(),
         _ => "unexpected status".to_string(),
     };
     let detail = if text.is_empty() || what.eq_ignore_ascii_case(&text) { String::new() } else { format!(" ({text})") };

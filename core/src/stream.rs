@@ -237,6 +237,10 @@ impl Stream {
 
     /// Append several JSON values in one request; each is stored as its own message.
     pub async fn append_json_batch<T: serde::Serialize>(&self, values: &[T], opts: AppendOptions) -> Result<AppendResult> {
+        if values.is_empty() {
+            // The protocol forbids an empty JSON array on append.
+            return Err(Error::invalid_argument("values", "a JSON batch needs at least one value"));
+        }
         let items: Vec<Vec<u8>> = values.iter().map(serde_json::to_vec).collect::<Result<_, _>>().map_err(json_arg_error)?;
         let ct = opts.content_type.clone().unwrap_or_else(|| "application/json".to_string());
         self.post(json_array_of(items)?, &ct, &opts).await
@@ -257,11 +261,16 @@ impl Stream {
         }
         // The server deduplicates producer requests, so only they are always safe to repeat.
         let repeat = if opts.producer.is_some() { Repeat::Safe } else { Repeat::PlainAppend };
+        // Stream-Seq may also come from default or dynamic headers.
+        let inner = &self.client.inner;
+        let sent_seq = h.contains_key(STREAM_SEQ)
+            || inner.default_headers.contains_key(STREAM_SEQ)
+            || inner.dynamic_headers.iter().any(|(_, n, _)| n.as_str() == STREAM_SEQ);
         let mut sent = SentValues::default();
         let resp = self.send(Method::POST, h, Some(body), repeat, Some(&mut sent)).await?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(error_for_response(Op::Append, resp, &self.url, opts.seq.is_some()).await);
+            return Err(error_for_response(Op::Append, resp, &self.url, sent_seq).await);
         }
         let rh = resp.headers();
         Ok(AppendResult {

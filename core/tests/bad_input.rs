@@ -168,8 +168,9 @@ async fn requests_the_server_refuses_as_malformed() {
     // An empty JSON batch (the protocol forbids appending `[]`).
     let s = json_stream("empty-batch").await;
     let e = s.append_json_batch::<u8>(&[], AppendOptions::default()).await.unwrap_err();
-    // Not rejected locally: the server's 400 and explanation reach the caller.
-    assert_eq!((e.code(), e.status()), ("BAD_REQUEST", Some(400)), "{e:?}");
+    // Rejected locally, before any I/O.
+    assert_eq!((e.code(), e.status()), ("INVALID_ARGUMENT", None), "{e:?}");
+    assert!(matches!(e.kind(), ErrorKind::InvalidArgument { field: "values" }), "{e:?}");
     assert_eq!(&s.read_all(Offset::beginning()).await.unwrap()[..], b"[]");
 }
 

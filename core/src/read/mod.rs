@@ -92,10 +92,19 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// Whether this chunk carries any message or byte (JSON chunks may be `[]`).
+    pub fn has_data(&self) -> bool {
+        match &self.items {
+            Some(items) => !items.is_empty(),
+            None => !self.data.is_empty(),
+        }
+    }
+
     /// Decode each JSON message of this chunk.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>> {
         match &self.items {
             Some(items) => items.iter().map(|i| decode_item(i)).collect(),
+            None if self.data.is_empty() => Ok(Vec::new()),
             None => serde_json::from_slice(&self.data).map_err(|e| Error::malformed(format!("chunk is not a JSON array: {e}"))),
         }
     }
