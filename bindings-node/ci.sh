@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# CI for the Node binding: build (debug), type-check, pack, install the tarball into a
+# fresh directory, then run the node:test suite and the conformance runner against the
+# INSTALLED package (not this source tree).
+#
+#   bash bindings-node/ci.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/ds-node-ci.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+
+cd "$here"
+step "npm ci (bindings-node)"
+npm ci --no-audit --no-fund
+
+if [[ ! -d "$repo/tests/node_modules/@durable-streams/server" ]]; then
+  step "npm ci (tests: reference server and conformance runner)"
+  (cd "$repo/tests" && npm ci --no-audit --no-fund)
+fi
+
+step "napi build (debug)"
+npx napi build --platform --output-dir native --js index.js --dts index.d.ts
+
+step "type check: tsc --noEmit (test/types/usage.mts against lib/index.d.ts)"
+npx tsc --noEmit -p tsconfig.json
+echo "types: ok"
+
+step "npm pack"
+tarball="$(npm pack --pack-destination "$work" --silent | tail -n 1)"
+tarball="$work/$tarball"
+ls -l "$tarball"
+
+step "install the tarball into a fresh directory"
+app="$work/app"
+mkdir -p "$app"
+cat > "$app/package.json" <<'JSON'
+{ "name": "ds-node-ci-app", "version": "0.0.0", "private": true, "type": "module" }
+JSON
+(cd "$app" && npm install --no-audit --no-fund --no-package-lock "$tarball")
+cp -R "$here/test" "$app/test"
+installed="$(cd "$app" && node -p "require('path').dirname(require.resolve('durable-streams-sdk/package.json'))")"
+echo "installed package: $installed"
+case "$installed" in
+  "$app"/node_modules/*) ;;
+  *) echo "error: durable-streams-sdk resolved outside the fresh directory" >&2; exit 1 ;;
+esac
+
+step "README quick start: compile against the installed types, run against the reference server"
+mkdir -p "$app/examples"
+cp "$here/examples/quickstart.mts" "$app/examples/"
+cat > "$app/tsconfig.json" <<JSON
+{
+  "compilerOptions": {
+    "target": "ES2022", "module": "node16", "moduleResolution": "node16", "strict": true,
+    "lib": ["ES2022"], "types": ["node"], "typeRoots": ["$here/node_modules/@types"],
+    "outDir": "dist", "rootDir": "."
+  },
+  "files": ["examples/quickstart.mts"]
+}
+JSON
+(cd "$app" && "$here/node_modules/.bin/tsc" -p tsconfig.json)
+# The reference server stops when its stdin closes: feed it from fd 3, close fd 3 to stop it.
+exec 3> >(DS_PORT=0 node "$repo/tests/server/ref-server.mjs" > "$work/ref-url.txt" 2> "$work/ref-server.log")
+for _ in $(seq 100); do [[ -s "$work/ref-url.txt" ]] && break; sleep 0.1; done
+DS_URL="$(head -n 1 "$work/ref-url.txt")" node "$app/dist/examples/quickstart.mjs"
+exec 3>&-
+
+step "node:test suite against the installed package"
+set +e
+(cd "$app" && DS_REF_SERVER="$repo/tests/server/ref-server.mjs" \
+  node --test --test-concurrency=2 --test-reporter=spec test/*.test.mjs) 2>&1 | tee "$work/node-test.log"
+test_rc=${PIPESTATUS[0]}
+set -e
+
+step "conformance runner with tests/adapters/node over the installed package"
+set +e
+DURABLE_STREAMS_SDK_NODE="$installed" node "$repo/tests/runner/conformance.mjs" \
+  --adapter "$repo/tests/adapters/node" 2>&1 | tee "$work/conformance.log" | grep -E '^(FAIL|conformance:)'
+conf_rc=${PIPESTATUS[0]}
+set -e
+
+step "summary (bindings-node)"
+tests_line="$(grep -E '^ℹ (tests|pass|fail) ' "$work/node-test.log" | tr '\n' ' ')"
+conf_line="$(grep -E '^conformance:' "$work/conformance.log" | tail -n 1)"
+echo "node:test   : ${tests_line:-no summary} (exit $test_rc)"
+echo "conformance : ${conf_line:-no summary} (exit $conf_rc)"
+if [[ $test_rc -ne 0 || $conf_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' "$work/conformance.log"; then
+  echo "bindings-node: FAILED"
+  exit 1
+fi
+echo "bindings-node: OK"

@@ -1,0 +1,165 @@
+//! `NativeClient`: the core `Client`, configured from a JavaScript options object.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use durable_streams_sdk::{
+    AppendRetry, BoxFuture, Client, Result as CoreResult, RetryPolicy, ValueProvider,
+};
+use napi::Status;
+use napi::bindgen_prelude::Promise;
+use napi::threadsafe_function::ThreadsafeFunction;
+use napi_derive::napi;
+
+use crate::convert::{integer, positive_ms};
+use crate::error;
+use crate::stream::NativeStream;
+use crate::task;
+
+/// A dynamic header/parameter function. The JavaScript layer wraps the user's function so
+/// that it always returns `Promise<string>`. Weak: it never keeps the event loop alive
+/// (a request in flight does, through its own pending Promise).
+pub type ValueFn = ThreadsafeFunction<(), Promise<String>, (), Status, false, true>;
+
+#[napi(object, object_to_js = false)]
+pub struct NativeRetryOptions {
+    pub max_retries: Option<f64>,
+    pub initial_delay_ms: Option<f64>,
+    pub max_delay_ms: Option<f64>,
+    pub multiplier: Option<f64>,
+    /// `"when-unprocessed"` (default) or `"at-least-once"`.
+    pub append_retry: Option<String>,
+}
+
+#[napi(object, object_to_js = false)]
+pub struct NativeClientOptions {
+    pub headers: Option<HashMap<String, String>>,
+    pub dynamic_headers: Option<HashMap<String, ValueFn>>,
+    pub dynamic_params: Option<HashMap<String, ValueFn>>,
+    pub retry: Option<NativeRetryOptions>,
+    pub request_timeout_ms: Option<f64>,
+    pub connect_timeout_ms: Option<f64>,
+    pub live_idle_timeout_ms: Option<f64>,
+    pub pool_idle_timeout_ms: Option<f64>,
+    pub compression: Option<bool>,
+}
+
+/// Calls a JavaScript function (on the JS thread) and awaits its Promise.
+struct JsValue {
+    name: String,
+    f: Arc<ValueFn>,
+}
+
+impl ValueProvider for JsValue {
+    fn value(&self) -> BoxFuture<'_, CoreResult<String>> {
+        Box::pin(async move {
+            let promise = self.f.call_async_catch(()).await.map_err(|e| {
+                error::callback_error(&format!("dynamic value {:?}: {}", self.name, e.reason))
+            })?;
+            promise.await.map_err(|e| {
+                error::callback_error(&format!("dynamic value {:?}: {}", self.name, e.reason))
+            })
+        })
+    }
+}
+
+pub fn retry_policy(r: NativeRetryOptions) -> napi::Result<RetryPolicy> {
+    let max_retries = r
+        .max_retries
+        .map(|n| integer("maxRetries", n))
+        .transpose()?;
+    let mut policy = RetryPolicy::from_parts(
+        max_retries,
+        r.initial_delay_ms,
+        r.max_delay_ms,
+        r.multiplier,
+    )
+    .map_err(error::core)?;
+    policy.append_retry = match r.append_retry.as_deref() {
+        None | Some("when-unprocessed") => AppendRetry::WhenUnprocessed,
+        Some("at-least-once") => AppendRetry::AtLeastOnce,
+        Some(other) => {
+            return Err(error::invalid_argument(
+                "appendRetry",
+                format!("{other:?} is not 'when-unprocessed' or 'at-least-once'"),
+            ));
+        }
+    };
+    Ok(policy)
+}
+
+#[napi]
+pub struct NativeClient {
+    pub(crate) inner: Client,
+}
+
+#[napi]
+impl NativeClient {
+    #[napi(constructor)]
+    pub fn new(base_url: String, options: Option<NativeClientOptions>) -> napi::Result<Self> {
+        task::sync(move || {
+            let mut b = Client::builder(base_url);
+            if let Some(o) = options {
+                for (k, v) in o.headers.unwrap_or_default() {
+                    b = b.header(k, v);
+                }
+                for (name, f) in o.dynamic_headers.unwrap_or_default() {
+                    b = b.dynamic_header_arc(
+                        name.clone(),
+                        Arc::new(JsValue {
+                            name,
+                            f: Arc::new(f),
+                        }),
+                    );
+                }
+                for (name, f) in o.dynamic_params.unwrap_or_default() {
+                    b = b.dynamic_param_arc(
+                        name.clone(),
+                        Arc::new(JsValue {
+                            name,
+                            f: Arc::new(f),
+                        }),
+                    );
+                }
+                if let Some(r) = o.retry {
+                    b = b.retry_policy(retry_policy(r)?);
+                }
+                if let Some(ms) = o.request_timeout_ms {
+                    b = b.request_timeout(positive_ms("requestTimeoutMs", ms)?);
+                }
+                if let Some(ms) = o.connect_timeout_ms {
+                    b = b.connect_timeout(positive_ms("connectTimeoutMs", ms)?);
+                }
+                if let Some(ms) = o.live_idle_timeout_ms {
+                    b = b.live_idle_timeout(positive_ms("liveIdleTimeoutMs", ms)?);
+                }
+                if let Some(ms) = o.pool_idle_timeout_ms {
+                    b = b.pool_idle_timeout(positive_ms("poolIdleTimeoutMs", ms)?);
+                }
+                if let Some(c) = o.compression {
+                    b = b.compression(c);
+                }
+            }
+            Ok(NativeClient {
+                inner: b.build().map_err(error::core)?,
+            })
+        })
+    }
+
+    /// A handle on the stream at `path`; `contentType`, when known, saves a `HEAD`.
+    #[napi]
+    pub fn stream(&self, path: String, content_type: Option<String>) -> napi::Result<NativeStream> {
+        task::sync(|| {
+            let s = self.inner.stream(&path).map_err(error::core)?;
+            Ok(NativeStream::new(match content_type {
+                Some(ct) => s.with_content_type(ct),
+                None => s,
+            }))
+        })
+    }
+
+    #[napi(getter)]
+    pub fn base_url(&self) -> String {
+        self.inner.base_url().to_string()
+    }
+}

@@ -1,0 +1,48 @@
+//! Node.js binding of the Durable Streams SDK (napi-rs).
+//!
+//! This native module is internal: the public API is the hand-written layer in `lib/`
+//! (`Client`, `Stream`, async iterators, AbortSignal, error classes). Everything here
+//! converts types and adapts async calls; all protocol logic lives in the core crate, and
+//! all I/O runs on the core's shared runtime (`durable_streams_sdk::runtime`).
+
+mod client;
+mod consumer;
+mod convert;
+mod error;
+mod producer;
+mod read;
+mod stream;
+mod task;
+
+use napi_derive::napi;
+
+/// Version of the native module (the crate version).
+#[napi]
+pub fn native_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Prefix of every error message produced by the native module (see lib/errors.js).
+#[napi]
+pub fn error_marker() -> String {
+    error::MARKER.to_string()
+}
+
+/// Prefix of the text quoted by `callback_error` (see lib/errors.js).
+#[napi]
+pub fn callback_tag() -> String {
+    error::CALLBACK_TAG.to_string()
+}
+
+/// Test hook: panics inside the native module, synchronously (`"sync"`) or inside a task on
+/// the core runtime (`"async"`), to prove that a panic becomes a JavaScript error.
+#[napi]
+pub fn debug_panic<'env>(
+    env: &'env napi::Env,
+    mode: String,
+) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
+    if mode == "sync" {
+        task::sync(|| -> napi::Result<()> { panic!("deliberate panic (sync)") })?;
+    }
+    task::promise(env, None, async { panic!("deliberate panic (async)") })
+}

@@ -1,0 +1,177 @@
+// Error classes: one per core error kind, with .code (the core's code) and .status.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import * as sdk from 'durable-streams-sdk'
+import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
+
+const { Client, DurableStreamError } = sdk
+
+describe('errors', () => {
+  let server
+  let client
+  before(async () => {
+    server = await startServer()
+    client = new Client(server.url, { retry: { maxRetries: 1, initialDelayMs: 10, maxDelayMs: 20 } })
+  })
+  after(async () => {
+    await client.close()
+    await server.stop()
+  })
+
+  it('has one class per core error code', () => {
+    const codes = {
+      StreamNotFoundError: 'NOT_FOUND',
+      StreamClosedError: 'STREAM_CLOSED',
+      StreamGoneError: 'GONE',
+      StaleEpochError: 'STALE_EPOCH',
+      SequenceGapError: 'SEQUENCE_GAP',
+      SequenceConflictError: 'SEQUENCE_CONFLICT',
+      ContentTypeMismatchError: 'CONTENT_TYPE_MISMATCH',
+      ConflictError: 'CONFLICT',
+      InvalidOffsetError: 'INVALID_OFFSET',
+      BadRequestError: 'BAD_REQUEST',
+      PayloadTooLargeError: 'PAYLOAD_TOO_LARGE',
+      RateLimitedError: 'RATE_LIMITED',
+      UnauthorizedError: 'UNAUTHORIZED',
+      ForbiddenError: 'FORBIDDEN',
+      NotSupportedError: 'NOT_SUPPORTED',
+      UnexpectedStatusError: 'UNEXPECTED_STATUS',
+      NetworkError: 'NETWORK_ERROR',
+      TimeoutError: 'TIMEOUT',
+      MalformedResponseError: 'PARSE_ERROR',
+      InvalidArgumentError: 'INVALID_ARGUMENT',
+      CancelledError: 'CANCELLED',
+      ClosedError: 'CLOSED',
+      BufferFullError: 'BUFFER_FULL',
+    }
+    for (const [name, code] of Object.entries(codes)) {
+      const e = new sdk[name]('m')
+      assert.ok(e instanceof DurableStreamError && e instanceof Error, name)
+      assert.equal(e.code, code)
+      assert.equal(e.name, name)
+    }
+  })
+
+  it('404 → StreamNotFoundError', async () => {
+    const e = await client.stream(uniquePath()).head().catch((e) => e)
+    assert.ok(e instanceof sdk.StreamNotFoundError)
+    assert.equal(e.code, 'NOT_FOUND')
+    assert.equal(e.status, 404)
+    assert.equal(e.transient, false)
+    assert.match(e.message, new RegExp(server.url.replace(/[.:/]/g, '\\$&')), 'names the stream URL')
+  })
+
+  it('closed stream → StreamClosedError with finalOffset', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    const { finalOffset } = await s.close()
+    const e = await s.append('x').catch((e) => e)
+    assert.ok(e instanceof sdk.StreamClosedError)
+    assert.equal(e.status, 409)
+    assert.equal(e.finalOffset, finalOffset)
+  })
+
+  it('different configuration → ConflictError; wrong content type → ContentTypeMismatchError', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await assert.rejects(s.create({ contentType: 'application/json' }), (e) => e instanceof sdk.ConflictError && e.status === 409)
+    const j = client.stream(uniquePath())
+    await j.create({ contentType: 'application/json' })
+    await assert.rejects(j.append('x', { contentType: 'text/plain' }), (e) => e instanceof sdk.ContentTypeMismatchError && e.status === 409)
+  })
+
+  it('Stream-Seq regression → SequenceConflictError', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await s.append('a', { seq: 5 })
+    await assert.rejects(s.append('b', { seq: 5 }), sdk.SequenceConflictError)
+  })
+
+  it('producer sequence gap (manual headers) → SequenceGapError', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await s.append('a', { producerId: 'p', producerEpoch: 0, producerSeq: 0 })
+    const e = await s.append('c', { producerId: 'p', producerEpoch: 0, producerSeq: 2 }).catch((e) => e)
+    assert.ok(e instanceof sdk.SequenceGapError, `${e.name}`)
+    assert.equal(e.expectedSeq, 1)
+    assert.equal(e.receivedSeq, 2)
+  })
+
+  it('bad offset → InvalidArgumentError before I/O, or InvalidOffsetError from the server', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    assert.throws(() => s.read({ offset: 'a,b' }), (e) => e instanceof sdk.InvalidArgumentError && e.field === 'offset')
+    await assert.rejects(s.readAll({ offset: 'not-an-offset' }), (e) => e instanceof sdk.InvalidOffsetError && e.status === 400)
+  })
+
+  it('invalid arguments name the option', () => {
+    assert.throws(() => new Client('ftp://x'), { code: 'INVALID_ARGUMENT', field: 'baseUrl' })
+    assert.throws(() => new Client(server.url, { retry: { multiplier: 0.5 } }), { field: 'multiplier' })
+    assert.throws(() => new Client(server.url, { retry: { maxRetries: 1.5 } }), { field: 'maxRetries' })
+    assert.throws(() => new Client(server.url, { requestTimeoutMs: 0 }), { field: 'requestTimeoutMs' })
+    assert.throws(() => client.stream('/__ds/x'), { field: 'path' })
+    assert.throws(() => client.stream('/a').read({ live: 'sometimes' }), { field: 'live' })
+  })
+
+  it('Promise-returning methods reject (never throw) on invalid arguments', async () => {
+    const s = client.stream('/a')
+    const p = s.create({ ttlSeconds: 1.5 })
+    assert.ok(p instanceof Promise)
+    await assert.rejects(p, (e) => e instanceof sdk.InvalidArgumentError && e.field === 'ttlSeconds')
+    await assert.rejects(s.append('x', { producerId: 'p' }), { field: 'producerId' })
+    await assert.rejects(s.close({ data: Symbol('x') }), { code: 'INVALID_ARGUMENT' })
+  })
+
+  it('5xx after retries → UnexpectedStatusError (transient)', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await injectFault(server.url, { path: s.path, status: 500, count: 5, method: 'HEAD' })
+    try {
+      const e = await s.head().catch((e) => e)
+      assert.ok(e instanceof sdk.UnexpectedStatusError, `${e.name}`)
+      assert.equal(e.status, 500)
+      assert.equal(e.transient, true)
+    } finally {
+      await clearFaults(server.url)
+    }
+  })
+
+  it('429 after retries → RateLimitedError', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await injectFault(server.url, { path: s.path, status: 429, count: 5, retryAfter: 0, method: 'HEAD' })
+    try {
+      await assert.rejects(s.head(), (e) => e instanceof sdk.RateLimitedError && e.status === 429)
+    } finally {
+      await clearFaults(server.url)
+    }
+  })
+
+  it('refused connection → NetworkError', async () => {
+    const c = new Client('http://127.0.0.1:9', { retry: { maxRetries: 0 } })
+    const e = await c.stream('/x').head().catch((e) => e)
+    assert.ok(e instanceof sdk.NetworkError, `${e.name}: ${e.message}`)
+    assert.equal(e.transient, true)
+    assert.equal(e.status, undefined)
+  })
+
+  it('request deadline → TimeoutError', async () => {
+    const c = new Client(server.url, { requestTimeoutMs: 200, retry: { maxRetries: 0 } })
+    const s = c.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await injectFault(server.url, { path: s.path, delayMs: 2000, method: 'HEAD' })
+    try {
+      await assert.rejects(s.head(), sdk.TimeoutError)
+    } finally {
+      await clearFaults(server.url)
+    }
+  })
+
+  it('unencodable data → InvalidArgumentError', async () => {
+    const s = client.stream(uniquePath())
+    const cyclic = {}
+    cyclic.self = cyclic
+    await assert.rejects(s.appendJson(cyclic), { code: 'INVALID_ARGUMENT', field: 'data' })
+    await assert.rejects(s.append(undefined), { code: 'INVALID_ARGUMENT' })
+  })
+})

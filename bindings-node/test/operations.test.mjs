@@ -1,0 +1,121 @@
+// Stream operations against the real reference server.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Client, StreamNotFoundError, version } from 'durable-streams-sdk'
+import { startServer, uniquePath } from './helpers.mjs'
+
+describe('stream operations', () => {
+  let server
+  let client
+  before(async () => {
+    server = await startServer()
+    client = new Client(server.url)
+  })
+  after(async () => {
+    await client.close()
+    await server.stop()
+  })
+
+  it('exposes the native version', () => {
+    assert.match(version, /^\d+\.\d+\.\d+/)
+  })
+
+  it('creates, confirms, heads and deletes a stream', async () => {
+    const s = client.stream(uniquePath())
+    const c1 = await s.create({ contentType: 'text/plain' })
+    assert.equal(c1.created, true)
+    assert.equal(c1.status, 201)
+    assert.equal(typeof c1.nextOffset, 'string')
+    const c2 = await s.create({ contentType: 'text/plain' })
+    assert.equal(c2.created, false, 'identical re-create is confirmed, not created')
+    const meta = await s.head()
+    assert.equal(meta.contentType, 'text/plain')
+    assert.equal(meta.closed, false)
+    assert.equal(meta.nextOffset, c1.nextOffset)
+    assert.equal(s.contentType, 'text/plain')
+    await s.delete()
+    await assert.rejects(s.head(), StreamNotFoundError)
+  })
+
+  it('accepts Buffer, Uint8Array, ArrayBuffer and string data', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'application/octet-stream' })
+    const r1 = await s.append(Buffer.from([1, 2]))
+    await s.append(new Uint8Array([3, 4]))
+    await s.append(new Uint8Array([9, 5, 6, 9]).subarray(1, 3))
+    await s.append(new Uint8Array([7]).buffer)
+    const r5 = await s.append('AB')
+    assert.equal(typeof r1.nextOffset, 'string')
+    assert.ok(r5.nextOffset > r1.nextOffset, 'offsets advance')
+    const all = await s.readAll()
+    assert.deepEqual([...all], [1, 2, 3, 4, 5, 6, 7, 65, 66])
+  })
+
+  it('stores JSON values as one message each', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'application/json' })
+    await s.appendJson({ a: 1 })
+    await s.appendJson([1, 2]) // an array is one message
+    await s.appendJson('text') // a JSON string
+    await s.append('{"b":2}') // strings are JSON text on JSON streams
+    await s.append({ c: 3 }) // objects are encoded
+    await s.appendJsonBatch([{ d: 4 }, { e: 5 }])
+    assert.deepEqual(await s.readAllJson(), [{ a: 1 }, [1, 2], 'text', { b: 2 }, { c: 3 }, { d: 4 }, { e: 5 }])
+  })
+
+  it('creates with an initial body and reads from a saved offset', async () => {
+    const s = client.stream(uniquePath())
+    const created = await s.create({ contentType: 'text/plain', body: 'hello ' })
+    const mid = created.nextOffset
+    await s.append('world')
+    assert.equal((await s.readAll()).toString(), 'hello world')
+    assert.equal((await s.readAll({ offset: mid })).toString(), 'world')
+  })
+
+  it('closes a stream, atomically with a final message', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await s.append('a')
+    const closed = await s.close({ data: 'z' })
+    assert.equal(typeof closed.finalOffset, 'string')
+    const meta = await s.head()
+    assert.equal(meta.closed, true)
+    assert.equal(meta.nextOffset, closed.finalOffset)
+    assert.equal((await s.readAll()).toString(), 'az')
+    const again = await s.close()
+    assert.equal(again.finalOffset, closed.finalOffset, 'closing again without data succeeds')
+  })
+
+  it('appends and closes in one request', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    const r = await s.append('last', { close: true })
+    assert.equal(r.streamClosed, true)
+    assert.equal((await s.head()).closed, true)
+  })
+
+  it('creates a TTL stream and reports it', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain', ttlSeconds: 600 })
+    assert.equal((await s.head()).ttlSeconds, 600)
+  })
+
+  it('exposes url and path', () => {
+    const s = client.stream('/a/b')
+    assert.equal(s.path, '/a/b')
+    assert.equal(s.url, `${server.url}/a/b`)
+    assert.equal(client.baseUrl, server.url)
+  })
+
+  it('works through the CommonJS entry point too', async () => {
+    const { createRequire } = await import('node:module')
+    const require = createRequire(import.meta.url)
+    const cjs = require('durable-streams-sdk')
+    assert.equal(typeof cjs.Client, 'function')
+    assert.equal(cjs.Client, Client, 'ESM and CommonJS share one implementation')
+    const s = new cjs.Client(server.url).stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    await s.append('cjs')
+    assert.equal((await s.readAll()).toString(), 'cjs')
+  })
+})

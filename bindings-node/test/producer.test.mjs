@@ -1,0 +1,141 @@
+// The idempotent producer: ordering, acknowledgements, backpressure, fencing, close/detach.
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Client, StaleEpochError, ClosedError, InvalidArgumentError } from 'durable-streams-sdk'
+import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
+
+
+describe('producer', () => {
+  let server
+  let client
+  before(async () => {
+    server = await startServer()
+    client = new Client(server.url)
+  })
+  after(async () => {
+    await client.close()
+    await server.stop()
+  })
+
+  async function jsonStream() {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'application/json' })
+    return s
+  }
+
+  it('enqueues synchronously and keeps call order across batches', async () => {
+    const s = await jsonStream()
+    const p = await s.producer({ producerId: 'order', maxBatchItems: 7, lingerMs: 1 })
+    for (let i = 0; i < 100; i++) {
+      assert.equal(p.append({ i }), undefined, 'enqueued at once')
+    }
+    await p.flush()
+    assert.deepEqual(
+      (await s.readAllJson()).map((m) => m.i),
+      Array.from({ length: 100 }, (_, i) => i),
+    )
+    assert.ok(p.nextSeq >= 15, `100 messages in batches of 7: ${p.nextSeq} batches`)
+    await p.detach()
+  })
+
+  it('acknowledges messages with their offset', async () => {
+    const s = await jsonStream()
+    const p = await s.producer({ producerId: 'acks' })
+    const a1 = p.append({ n: 1 }, { ack: true })
+    const a2 = p.append('{"n":2}', { ack: true })
+    const [r1, r2] = await Promise.all([a1, a2])
+    assert.equal(r1.duplicate, false)
+    assert.equal(r1.epoch, 0)
+    assert.equal(typeof r2.nextOffset, 'string')
+    assert.equal(r2.nextOffset, (await s.head()).nextOffset)
+    await p.close()
+    assert.equal((await s.head()).closed, true)
+  })
+
+  it('accepts bytes and strings on byte streams', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'application/octet-stream' })
+    const p = await s.producer({ producerId: 'bytes' })
+    p.append(Buffer.from('ab'))
+    p.append(new Uint8Array([99]))
+    p.append('d')
+    await p.flush()
+    assert.equal((await s.readAll()).toString(), 'abcd')
+    const closed = await p.close('e')
+    assert.equal((await s.readAll()).toString(), 'abcde')
+    assert.equal(closed.finalOffset, (await s.head()).nextOffset)
+  })
+
+  it('applies backpressure with a Promise once the buffer limit is reached', async () => {
+    const s = client.stream(uniquePath())
+    await s.create({ contentType: 'application/octet-stream' })
+    const p = await s.producer({ producerId: 'bp', bufferLimitBytes: 64, lingerMs: 20, maxBatchBytes: 32 })
+    const results = []
+    for (let i = 0; i < 40; i++) results.push(p.append(Buffer.alloc(16, i)))
+    assert.ok(results.some((r) => r instanceof Promise), 'some appends had to wait')
+    await Promise.all(results.filter(Boolean))
+    await p.flush()
+    const all = await s.readAll()
+    assert.equal(all.length, 40 * 16)
+    for (let i = 0; i < 40; i++) assert.equal(all[i * 16], i, `message ${i} in order`)
+    await p.detach()
+  })
+
+  it('fences a stale epoch: StaleEpochError with currentEpoch, via onError and flush', async () => {
+    const s = await jsonStream()
+    const newer = await s.producer({ producerId: 'fence', epoch: 5 })
+    await newer.append({ by: 'newer' }, { ack: true })
+    const errors = []
+    const older = await s.producer({
+      producerId: 'fence',
+      epoch: 1,
+      onError: (err, messages) => errors.push({ err, messages }),
+    })
+    const ack = older.append({ by: 'older' }, { ack: true })
+    await assert.rejects(ack, (e) => e instanceof StaleEpochError && e.currentEpoch === 5 && e.status === 403)
+    await assert.rejects(older.flush(), StaleEpochError)
+    assert.equal(errors.length, 1)
+    assert.ok(errors[0].err instanceof StaleEpochError)
+    assert.deepEqual(JSON.parse(errors[0].messages[0].toString()), { by: 'older' })
+    assert.throws(() => older.append({ again: true }), StaleEpochError, 'a failed producer refuses appends')
+    await newer.detach()
+  })
+
+  it('auto-claims a newer epoch', async () => {
+    const s = await jsonStream()
+    const first = await s.producer({ producerId: 'claim', epoch: 3 })
+    await first.append({ n: 1 }, { ack: true })
+    await first.detach()
+    const second = await s.producer({ producerId: 'claim', epoch: 0, autoClaim: true })
+    const acked = await second.append({ n: 2 }, { ack: true })
+    assert.equal(acked.epoch, 4)
+    assert.equal(second.epoch, 4)
+    await second.detach()
+    assert.deepEqual(await s.readAllJson(), [{ n: 1 }, { n: 2 }])
+  })
+
+  it('retries through server errors without duplicates', async () => {
+    const s = await jsonStream()
+    await injectFault(server.url, { path: s.path, status: 503, count: 2, method: 'POST' })
+    try {
+      const p = await s.producer({ producerId: 'retry' })
+      const acked = await p.append({ n: 1 }, { ack: true })
+      assert.equal(acked.seq, 0)
+      await p.detach()
+      assert.deepEqual(await s.readAllJson(), [{ n: 1 }])
+    } finally {
+      await clearFaults(server.url)
+    }
+  })
+
+  it('rejects invalid options and data', async () => {
+    const s = await jsonStream()
+    await assert.rejects(s.producer({ producerId: '' }), (e) => e instanceof InvalidArgumentError && e.field === 'producerId')
+    await assert.rejects(s.producer({ producerId: 'x', maxBatchItems: 0 }), { field: 'maxBatchItems' })
+    await assert.rejects(s.producer({ producerId: 'x', lingerMs: -1 }), { field: 'lingerMs' })
+    const p = await s.producer({ producerId: 'bad-data' })
+    assert.throws(() => p.append('{not json'), (e) => e instanceof InvalidArgumentError && e.field === 'data')
+    await p.detach()
+    assert.throws(() => p.append({ late: true }), ClosedError)
+  })
+})
