@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# CI for the Python binding: build the abi3 wheel with maturin (debug profile), install
+# it into a fresh virtualenv, run the pytest suite against the *installed* wheel (from a
+# directory where the source package is not importable), then run the conformance suite
+# through the Python adapter (tests/adapters/python) on that same install.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="${PYTHON:-python3}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+venv="$target/python-ci-venv"
+wheels="$target/wheels"
+
+step() { printf '\n---- python binding: %s ----\n' "$*"; }
+
+step "fresh virtualenv ($("$py" --version))"
+rm -rf "$venv"
+"$py" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check maturin==1.16.0 pytest mypy
+
+step "maturin build (debug, abi3)"
+rm -f "$wheels"/durable_streams_sdk-*.whl
+(cd bindings-python && "$venv/bin/maturin" build --locked --interpreter "$venv/bin/python" --out "$wheels")
+wheel="$(ls "$wheels"/durable_streams_sdk-*.whl)"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel"
+echo "installed $(basename "$wheel")"
+
+if [ ! -d tests/node_modules/@durable-streams/server ]; then
+  step "reference server (npm ci in tests/)"
+  npm ci --prefix tests --no-audit --no-fund
+fi
+
+step "pytest against the installed wheel"
+workdir="$(mktemp -d)"
+trap 'rm -rf "$workdir"' EXIT
+pytest_log="$workdir/pytest.log"
+(cd "$workdir" && DS_REPO="$root" "$venv/bin/python" -m pytest -p no:cacheprovider -q "$root/bindings-python/tests") \
+  | tee "$pytest_log"
+pytest_summary="$(grep -E '^[0-9]+ (passed|failed)' "$pytest_log" | tail -1)"
+
+step "conformance through tests/adapters/python"
+conf_log="$workdir/conformance.log"
+DS_PYTHON="$venv/bin/python" node tests/runner/conformance.mjs --adapter tests/adapters/python | tee "$conf_log"
+conf_summary="$(grep -E 'passed, [0-9]+ failed' "$conf_log" | tail -1)"
+
+step "summary"
+echo "pytest (installed wheel): $pytest_summary"
+echo "$conf_summary"

@@ -1,0 +1,448 @@
+//! `Client` / `AsyncClient`, `RetryOptions`, and Python callables as dynamic values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use durable_streams_sdk::{self as core, AppendRetry, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::errors::{Failure, callback_error, invalid_argument};
+use crate::rt::{Ready, guard, task_locals};
+use crate::stream::{AsyncStream, Stream, pyrepr};
+
+/// Seconds (float) → `Duration`, rejecting negative and non-finite values.
+pub fn seconds(py: Python<'_>, field: &str, value: f64) -> PyResult<Duration> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(invalid_argument(py, field, format!("invalid {field}: must be a finite number of seconds >= 0")));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+pub fn header_list(headers: Option<HashMap<String, String>>) -> Vec<(String, String)> {
+    headers.map(|h| h.into_iter().collect()).unwrap_or_default()
+}
+
+/// How transient failures are retried (exponential backoff with jitter, `Retry-After`
+/// honoured). Unset options keep the core's defaults.
+#[pyclass(frozen, module = "durable_streams_sdk._native")]
+#[derive(Clone)]
+pub struct RetryOptions {
+    pub policy: RetryPolicy,
+}
+
+#[pymethods]
+impl RetryOptions {
+    #[new]
+    #[pyo3(signature = (*, max_retries=None, initial_delay=None, max_delay=None, multiplier=None, append_retry=None))]
+    fn new(
+        py: Python<'_>,
+        max_retries: Option<i64>,
+        initial_delay: Option<f64>,
+        max_delay: Option<f64>,
+        multiplier: Option<f64>,
+        append_retry: Option<&str>,
+    ) -> PyResult<Self> {
+        let mut policy = guard(py, || {
+            Ok(RetryPolicy::from_parts(
+                max_retries,
+                initial_delay.map(|s| s * 1e3),
+                max_delay.map(|s| s * 1e3),
+                multiplier,
+            )?)
+        })?;
+        policy.append_retry = match append_retry {
+            None | Some("when-unprocessed") => AppendRetry::WhenUnprocessed,
+            Some("at-least-once") => AppendRetry::AtLeastOnce,
+            Some(other) => {
+                return Err(invalid_argument(
+                    py,
+                    "appendRetry",
+                    format!("invalid appendRetry: {other:?} (expected 'when-unprocessed' or 'at-least-once')"),
+                ));
+            }
+        };
+        Ok(RetryOptions { policy })
+    }
+
+    /// A policy that never retries.
+    #[staticmethod]
+    fn none() -> Self {
+        RetryOptions { policy: RetryPolicy::none() }
+    }
+
+    #[getter]
+    fn max_retries(&self) -> u32 {
+        self.policy.max_retries
+    }
+
+    #[getter]
+    fn initial_delay(&self) -> f64 {
+        self.policy.initial_delay.as_secs_f64()
+    }
+
+    #[getter]
+    fn max_delay(&self) -> f64 {
+        self.policy.max_delay.as_secs_f64()
+    }
+
+    #[getter]
+    fn multiplier(&self) -> f64 {
+        self.policy.multiplier
+    }
+
+    #[getter]
+    fn append_retry(&self) -> &'static str {
+        match self.policy.append_retry {
+            AppendRetry::WhenUnprocessed => "when-unprocessed",
+            AppendRetry::AtLeastOnce => "at-least-once",
+        }
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<RetryOptions>().is_ok_and(|o| o.get().policy == self.policy)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RetryOptions(max_retries={}, initial_delay={}, max_delay={}, multiplier={}, append_retry='{}')",
+            self.max_retries(),
+            self.initial_delay(),
+            self.max_delay(),
+            self.multiplier(),
+            self.append_retry()
+        )
+    }
+}
+
+/// A Python callable (sync, or returning an awaitable) called for every request.
+///
+/// Called on a blocking-pool thread of the core runtime with the GIL acquired there,
+/// never on an I/O worker, so a busy interpreter cannot stall the runtime. Awaitables
+/// run on: the loop of the asyncio call that made the request; else (producer
+/// background sends) the loop that created the `AsyncClient`, if it is still running;
+/// else a helper loop on its own daemon thread (`durable_streams_sdk._helper`).
+pub struct PyCallable {
+    pub callable: Arc<Py<PyAny>>,
+    pub creator_loop: Option<Arc<Py<PyAny>>>,
+}
+
+enum Step {
+    Done(String),
+    Wait(BoxFuture<'static, PyResult<Py<PyAny>>>),
+}
+
+/// The loop an awaitable returned by a callback is run on.
+pub fn callback_loop<'py>(
+    py: Python<'py>,
+    locals: Option<&TaskLocals>,
+    creator_loop: Option<&Py<PyAny>>,
+) -> PyResult<TaskLocals> {
+    if let Some(l) = locals {
+        return Ok(l.clone());
+    }
+    if let Some(lp) = creator_loop {
+        let lp = lp.bind(py);
+        if lp.call_method0("is_running")?.is_truthy()? {
+            return Ok(TaskLocals::new(lp.clone()));
+        }
+    }
+    let helper = py.import("durable_streams_sdk._helper")?.call_method0("helper_loop")?;
+    Ok(TaskLocals::new(helper))
+}
+
+/// What calling a Python callback gave: a value, or a future for an awaitable's result.
+pub type Called = Result<Py<PyAny>, BoxFuture<'static, PyResult<Py<PyAny>>>>;
+
+/// Call `callable(*args)` with the GIL on the current (blocking) thread; if the result
+/// is awaitable, schedule it on the right loop and return a future for its result.
+pub fn call_python(
+    py: Python<'_>,
+    callable: &Py<PyAny>,
+    args: Bound<'_, pyo3::types::PyTuple>,
+    locals: Option<&TaskLocals>,
+    creator_loop: Option<&Py<PyAny>>,
+) -> PyResult<Called> {
+    let value = callable.bind(py).call1(args)?;
+    let inspect = py.import("inspect")?;
+    if inspect.call_method1("isawaitable", (&value,))?.is_truthy()? {
+        let locals = callback_loop(py, locals, creator_loop)?;
+        let fut = pyo3_async_runtimes::into_future_with_locals(&locals, value)?;
+        return Ok(Err(Box::pin(fut)));
+    }
+    Ok(Ok(value.unbind()))
+}
+
+impl ValueProvider for PyCallable {
+    fn value(&self) -> BoxFuture<'_, core::Result<String>> {
+        let callable = self.callable.clone();
+        let creator = self.creator_loop.clone();
+        let locals = task_locals();
+        Box::pin(async move {
+            let step = tokio::task::spawn_blocking(move || {
+                Python::attach(|py| -> PyResult<Step> {
+                    match call_python(
+                        py,
+                        &callable,
+                        pyo3::types::PyTuple::empty(py),
+                        locals.as_ref(),
+                        creator.as_deref(),
+                    )? {
+                        Ok(v) => Ok(Step::Done(to_value(v.bind(py))?)),
+                        Err(fut) => Ok(Step::Wait(fut)),
+                    }
+                })
+            })
+            .await;
+            let step = match step {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(callback_error("dynamic header/param callable", e)),
+                Err(join) => {
+                    let msg = format!("dynamic value callable crashed: {join}");
+                    return Err(callback_error(
+                        "dynamic header/param callable",
+                        pyo3::exceptions::PyRuntimeError::new_err(msg),
+                    ));
+                }
+            };
+            match step {
+                Step::Done(s) => Ok(s),
+                Step::Wait(fut) => {
+                    let fail = |e| callback_error("dynamic header/param callable", e);
+                    let obj = fut.await.map_err(fail)?;
+                    Python::attach(|py| to_value(obj.bind(py))).map_err(fail)
+                }
+            }
+        })
+    }
+}
+
+fn to_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    v.extract::<String>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "a dynamic header/param callable must return str (or an awaitable of str), got {}",
+            v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+/// Options shared by `Client` and `AsyncClient`.
+#[allow(clippy::too_many_arguments)]
+fn build_client(
+    py: Python<'_>,
+    base_url: &str,
+    headers: Option<HashMap<String, String>>,
+    dynamic_headers: Option<&Bound<'_, PyDict>>,
+    dynamic_params: Option<&Bound<'_, PyDict>>,
+    retry: Option<&RetryOptions>,
+    connect_timeout: Option<f64>,
+    request_timeout: Option<f64>,
+    live_idle_timeout: Option<f64>,
+    pool_idle_timeout: Option<f64>,
+    compression: Option<bool>,
+    creator_loop: Option<Arc<Py<PyAny>>>,
+) -> PyResult<core::Client> {
+    let mut b = ClientBuilder::new(base_url);
+    for (name, value) in header_list(headers) {
+        b = b.header(name, value);
+    }
+    let callables = |d: Option<&Bound<'_, PyDict>>, what: &str| -> PyResult<Vec<(String, PyCallable)>> {
+        let mut out = Vec::new();
+        if let Some(d) = d {
+            for (k, v) in d.iter() {
+                let name: String = k.extract()?;
+                if !v.is_callable() {
+                    return Err(invalid_argument(
+                        py,
+                        what,
+                        format!("invalid {what}: value for {name:?} is not callable"),
+                    ));
+                }
+                out.push((name, PyCallable { callable: Arc::new(v.unbind()), creator_loop: creator_loop.clone() }));
+            }
+        }
+        Ok(out)
+    };
+    for (name, p) in callables(dynamic_headers, "dynamicHeaders")? {
+        b = b.dynamic_header(name, p);
+    }
+    for (name, p) in callables(dynamic_params, "dynamicParams")? {
+        b = b.dynamic_param(name, p);
+    }
+    if let Some(r) = retry {
+        b = b.retry_policy(r.policy.clone());
+    }
+    if let Some(s) = connect_timeout {
+        b = b.connect_timeout(seconds(py, "connectTimeout", s)?);
+    }
+    if let Some(s) = request_timeout {
+        b = b.request_timeout(seconds(py, "requestTimeout", s)?);
+    }
+    if let Some(s) = live_idle_timeout {
+        b = b.live_idle_timeout(seconds(py, "liveIdleTimeout", s)?);
+    }
+    if let Some(s) = pool_idle_timeout {
+        b = b.pool_idle_timeout(seconds(py, "poolIdleTimeout", s)?);
+    }
+    if let Some(c) = compression {
+        b = b.compression(c);
+    }
+    guard(py, || b.build().map_err(Failure::from))
+}
+
+fn running_loop(py: Python<'_>) -> Option<Arc<Py<PyAny>>> {
+    let asyncio = py.import("asyncio").ok()?;
+    asyncio.call_method0("get_running_loop").ok().map(|l| Arc::new(l.unbind()))
+}
+
+/// Blocking client. Thread-safe; share one per process (it pools connections).
+#[pyclass(frozen, module = "durable_streams_sdk._native")]
+pub struct Client {
+    pub core: core::Client,
+}
+
+/// asyncio client: the same options, awaitable operations.
+#[pyclass(frozen, module = "durable_streams_sdk._native")]
+pub struct AsyncClient {
+    pub core: core::Client,
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (base_url, *, headers=None, dynamic_headers=None, dynamic_params=None, retry=None, connect_timeout=None, request_timeout=None, live_idle_timeout=None, pool_idle_timeout=None, compression=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        base_url: &str,
+        headers: Option<HashMap<String, String>>,
+        dynamic_headers: Option<Bound<'_, PyDict>>,
+        dynamic_params: Option<Bound<'_, PyDict>>,
+        retry: Option<PyRef<'_, RetryOptions>>,
+        connect_timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        live_idle_timeout: Option<f64>,
+        pool_idle_timeout: Option<f64>,
+        compression: Option<bool>,
+    ) -> PyResult<Self> {
+        let core = build_client(
+            py,
+            base_url,
+            headers,
+            dynamic_headers.as_ref(),
+            dynamic_params.as_ref(),
+            retry.as_deref(),
+            connect_timeout,
+            request_timeout,
+            live_idle_timeout,
+            pool_idle_timeout,
+            compression,
+            None,
+        )?;
+        Ok(Client { core })
+    }
+
+    /// A handle on the stream at `path` (below the base URL). No I/O happens here.
+    #[pyo3(signature = (path, *, content_type=None))]
+    fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<Stream> {
+        let s = guard(py, || Ok(self.core.stream(path)?))?;
+        Ok(Stream::new(match content_type {
+            Some(ct) => s.with_content_type(ct),
+            None => s,
+        }))
+    }
+
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.core.base_url()
+    }
+
+    #[getter]
+    fn retry(&self) -> RetryOptions {
+        RetryOptions { policy: self.core.retry_policy().clone() }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Client({})", pyrepr(self.core.base_url()))
+    }
+}
+
+#[pymethods]
+impl AsyncClient {
+    #[new]
+    #[pyo3(signature = (base_url, *, headers=None, dynamic_headers=None, dynamic_params=None, retry=None, connect_timeout=None, request_timeout=None, live_idle_timeout=None, pool_idle_timeout=None, compression=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        base_url: &str,
+        headers: Option<HashMap<String, String>>,
+        dynamic_headers: Option<Bound<'_, PyDict>>,
+        dynamic_params: Option<Bound<'_, PyDict>>,
+        retry: Option<PyRef<'_, RetryOptions>>,
+        connect_timeout: Option<f64>,
+        request_timeout: Option<f64>,
+        live_idle_timeout: Option<f64>,
+        pool_idle_timeout: Option<f64>,
+        compression: Option<bool>,
+    ) -> PyResult<Self> {
+        let core = build_client(
+            py,
+            base_url,
+            headers,
+            dynamic_headers.as_ref(),
+            dynamic_params.as_ref(),
+            retry.as_deref(),
+            connect_timeout,
+            request_timeout,
+            live_idle_timeout,
+            pool_idle_timeout,
+            compression,
+            running_loop(py),
+        )?;
+        Ok(AsyncClient { core })
+    }
+
+    /// A handle on the stream at `path` (below the base URL). No I/O happens here.
+    #[pyo3(signature = (path, *, content_type=None))]
+    fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<AsyncStream> {
+        let s = guard(py, || Ok(self.core.stream(path)?))?;
+        Ok(AsyncStream::new(match content_type {
+            Some(ct) => s.with_content_type(ct),
+            None => s,
+        }))
+    }
+
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.core.base_url()
+    }
+
+    #[getter]
+    fn retry(&self) -> RetryOptions {
+        RetryOptions { policy: self.core.retry_policy().clone() }
+    }
+
+    fn __aenter__(slf: Py<Self>) -> Ready {
+        Ready::new(Some(slf.into_any()))
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Ready> {
+        Ok(Ready::new(Some(false.into_pyobject(py)?.to_owned().into_any().unbind())))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("AsyncClient({})", pyrepr(self.core.base_url()))
+    }
+}

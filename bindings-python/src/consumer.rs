@@ -1,0 +1,566 @@
+//! The consumer engine behind `durable_streams_sdk.Consumer` / `AsyncConsumer`.
+//!
+//! Push: `ConsumerRunner.start(handler)` drives the core's supervised consumer and calls
+//! the handler object's `handle_batch` / `handle_error` / `handle_up_to_date` /
+//! `handle_closed` (plain functions, or coroutines run on an asyncio loop).
+//! Pull: `ConsumerRunner.events()` / `events_async()` iterate the core's pull consumer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use durable_streams_sdk::{
+    self as core, BoxFuture, ConsumerController, ConsumerEnd, ConsumerEvent as CoreEvent, ConsumerHandle,
+    ConsumerHandler, ConsumerOptions, Decision, Offset,
+};
+use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
+use tokio::sync::watch;
+
+use crate::client::{call_python, header_list, seconds};
+use crate::errors::{Failure, callback_error, core_error};
+use crate::read::Chunk;
+use crate::rt::{BResult, awaitable, block, guard, task_locals};
+use crate::stream::{AsyncStream, Stream, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt};
+
+/// How a pushed consumer ended.
+#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
+pub struct ConsumerResult {
+    /// `"closed"` (stream closed, all handled), `"stopped"` or `"caught_up"` (live off).
+    pub reason: &'static str,
+    /// The final offset (closed) or the checkpoint (stopped, caught up).
+    pub offset: String,
+}
+
+#[pymethods]
+impl ConsumerResult {
+    fn __repr__(&self) -> String {
+        format!("ConsumerResult(reason={}, offset={})", pyrepr(self.reason), pyrepr(&self.offset))
+    }
+}
+
+fn end_result(end: ConsumerEnd) -> ConsumerResult {
+    match end {
+        ConsumerEnd::Closed { final_offset } => ConsumerResult { reason: "closed", offset: final_offset.to_string() },
+        ConsumerEnd::Stopped { checkpoint } => ConsumerResult { reason: "stopped", offset: checkpoint.to_string() },
+        ConsumerEnd::CaughtUp { checkpoint } => ConsumerResult { reason: "caught_up", offset: checkpoint.to_string() },
+    }
+}
+
+/// What a pulled consumer observed.
+#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
+pub struct ConsumerEvent {
+    /// `"batch"`, `"up_to_date"`, `"closed"` or `"reconnecting"`.
+    pub kind: &'static str,
+    /// `"batch"`: the data.
+    pub batch: Option<Py<Chunk>>,
+    /// `"up_to_date"`: the tail offset; `"closed"`: the final offset.
+    pub offset: Option<String>,
+    /// `"reconnecting"`: the transient failure.
+    pub error: Option<Py<PyAny>>,
+    /// `"reconnecting"`: seconds until the next attempt.
+    pub retry_in: Option<f64>,
+}
+
+#[pymethods]
+impl ConsumerEvent {
+    fn __repr__(&self) -> String {
+        format!(
+            "ConsumerEvent(kind={}, offset={}, retry_in={})",
+            pyrepr(self.kind),
+            pyrepr_opt(&self.offset),
+            pynum_opt(&self.retry_in)
+        )
+    }
+}
+
+/// A core event, turned into a `ConsumerEvent` once the GIL is held.
+pub struct EventOut(CoreEvent);
+
+impl<'py> IntoPyObject<'py> for EventOut {
+    type Target = ConsumerEvent;
+    type Output = Bound<'py, ConsumerEvent>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let ev = match self.0 {
+            CoreEvent::Batch(c) => ConsumerEvent {
+                kind: "batch",
+                offset: Some(c.next_offset.to_string()),
+                batch: Some(Py::new(py, Chunk::new(c))?),
+                error: None,
+                retry_in: None,
+            },
+            CoreEvent::UpToDate { offset } => ConsumerEvent {
+                kind: "up_to_date",
+                batch: None,
+                offset: Some(offset.to_string()),
+                error: None,
+                retry_in: None,
+            },
+            CoreEvent::Closed { final_offset } => ConsumerEvent {
+                kind: "closed",
+                batch: None,
+                offset: Some(final_offset.to_string()),
+                error: None,
+                retry_in: None,
+            },
+            CoreEvent::Reconnecting { error, retry_in } => ConsumerEvent {
+                kind: "reconnecting",
+                batch: None,
+                offset: None,
+                error: Some(core_error(py, &error).into_value(py).into_any()),
+                retry_in: Some(retry_in.as_secs_f64()),
+            },
+        };
+        Bound::new(py, ev)
+    }
+}
+
+/// Calls into the Python handler object.
+struct PyHandler {
+    obj: Arc<Py<PyAny>>,
+    locals: Option<TaskLocals>,
+    shared: Arc<Shared>,
+}
+
+impl PyHandler {
+    /// `obj.<method>(*args)`, awaiting the result if it is awaitable. Runs the call on a
+    /// blocking-pool thread so that the GIL is never awaited on an I/O worker.
+    async fn call<A>(&self, method: &'static str, args: A) -> PyResult<Py<PyAny>>
+    where
+        A: for<'py> IntoPyObject<'py, Target = pyo3::types::PyTuple, Output = Bound<'py, pyo3::types::PyTuple>>
+            + Send
+            + 'static,
+    {
+        let obj = self.obj.clone();
+        let locals = self.locals.clone();
+        let step = tokio::task::spawn_blocking(move || {
+            Python::attach(|py| {
+                let m = obj.bind(py).getattr(method)?.unbind();
+                let args = args.into_pyobject(py).map_err(Into::into)?;
+                call_python(py, &m, args, locals.as_ref(), None)
+            })
+        })
+        .await
+        .map_err(|e| PyTypeError::new_err(format!("consumer handler {method} crashed: {e}")))??;
+        match step {
+            Ok(v) => Ok(v),
+            Err(fut) => fut.await,
+        }
+    }
+
+    /// `None`/`True` → continue, `False` → stop; anything else is a `TypeError`.
+    fn decision(v: &Py<PyAny>, default: Decision) -> PyResult<Decision> {
+        Python::attach(|py| {
+            let v = v.bind(py);
+            if v.is_none() {
+                Ok(default)
+            } else {
+                match v.extract::<bool>() {
+                    Ok(true) => Ok(Decision::Continue),
+                    Ok(false) => Ok(Decision::Stop),
+                    Err(_) => Err(PyTypeError::new_err("consumer handlers must return None, True or False")),
+                }
+            }
+        })
+    }
+}
+
+impl ConsumerHandler for PyHandler {
+    fn on_batch(&self, batch: core::Chunk) -> BoxFuture<'_, core::Result<Decision>> {
+        Box::pin(async move {
+            let chunk = Chunk::new(batch);
+            let r = match self.call("handle_batch", (chunk,)).await {
+                Ok(v) => Self::decision(&v, Decision::Continue),
+                Err(e) => Err(e),
+            };
+            r.map_err(|e| callback_error("handle_batch", e))
+        })
+    }
+
+    fn on_error(&self, error: &core::Error) -> BoxFuture<'_, Decision> {
+        // Transient failures reconnect by default; the rest (a failed handle_batch
+        // included) stop the consumer. Converted here, before the error is cloned (a clone
+        // loses the original Python exception of a failed handle_batch).
+        let default = if error.is_transient() { Decision::Continue } else { Decision::Stop };
+        let exc = Python::attach(|py| core_error(py, error).into_value(py).into_any());
+        Box::pin(async move {
+            let exc2 = Python::attach(|py| exc.clone_ref(py));
+            let decision = match self.call("handle_error", (exc2,)).await {
+                Ok(v) => Self::decision(&v, default),
+                Err(e) => Err(e),
+            };
+            match decision {
+                Ok(Decision::Continue) => Decision::Continue,
+                Ok(Decision::Stop) => {
+                    self.shared.set_final(Python::attach(|py| PyErr::from_value(exc.into_bound(py))));
+                    Decision::Stop
+                }
+                Err(e) => {
+                    // handle_error itself failed: stop, and make that the consumer's outcome.
+                    self.shared.set_final(e);
+                    Decision::Stop
+                }
+            }
+        })
+    }
+
+    fn on_up_to_date(&self, offset: &Offset) -> BoxFuture<'_, ()> {
+        let offset = offset.to_string();
+        Box::pin(async move {
+            if let Err(e) = self.call("handle_up_to_date", (offset,)).await {
+                Python::attach(|py| e.write_unraisable(py, None));
+            }
+        })
+    }
+
+    fn on_closed(&self, final_offset: &Offset) -> BoxFuture<'_, ()> {
+        let offset = final_offset.to_string();
+        Box::pin(async move {
+            if let Err(e) = self.call("handle_closed", (offset,)).await {
+                Python::attach(|py| e.write_unraisable(py, None));
+            }
+        })
+    }
+}
+
+type Outcome = Result<ConsumerEnd, core::Error>;
+
+#[derive(Default)]
+struct RunState {
+    controller: Option<ConsumerController>,
+    outcome: Option<Outcome>,
+    /// The Python exception the consumer ended with (from a handler), if any.
+    final_exc: Option<PyErr>,
+    /// The pulled consumer, out of its slot while an event is being fetched.
+    pull: Option<core::Consumer>,
+    pull_started: bool,
+    pull_busy: bool,
+    pull_cancelled: bool,
+    pull_checkpoint: Option<Offset>,
+}
+
+struct Shared {
+    state: Mutex<RunState>,
+    outcome_tx: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_final(&self, e: PyErr) {
+        self.lock().final_exc = Some(e);
+    }
+
+    fn record(&self, outcome: Outcome) {
+        let mut st = self.lock();
+        if st.outcome.is_none() {
+            st.outcome = Some(outcome);
+        }
+        drop(st);
+        let _ = self.outcome_tx.send(true);
+    }
+}
+
+/// Native engine of the Python consumer classes.
+#[pyclass(frozen, module = "durable_streams_sdk._native")]
+pub struct ConsumerRunner {
+    stream: core::Stream,
+    opts: ConsumerOptions,
+    shared: Arc<Shared>,
+}
+
+/// The outcome as a Python value, or the exception it ended with.
+struct OutcomeOut(Arc<Shared>);
+
+impl<'py> IntoPyObject<'py> for OutcomeOut {
+    type Target = ConsumerResult;
+    type Output = Bound<'py, ConsumerResult>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let st = self.0.lock();
+        match &st.outcome {
+            Some(Ok(end)) => Bound::new(py, end_result(end.clone())),
+            Some(Err(e)) => Err(match &st.final_exc {
+                Some(exc) => exc.clone_ref(py),
+                None => core_error(py, e),
+            }),
+            None => Err(Failure::State("CLOSED", "the consumer has not finished".into()).into_pyerr(py)),
+        }
+    }
+}
+
+impl ConsumerRunner {
+    fn start_with(&self, handler: Py<PyAny>, locals: Option<TaskLocals>) -> BResult<()> {
+        let mut st = self.shared.lock();
+        if st.controller.is_some() || st.pull_started {
+            return Err(Failure::State("INVALID_ARGUMENT", "this consumer was already started".into()));
+        }
+        let consumer = core::Consumer::new(self.stream.clone(), self.opts.clone())?;
+        let h = PyHandler { obj: Arc::new(handler), locals, shared: self.shared.clone() };
+        // `spawn` needs the runtime context: enter the core's shared runtime.
+        let rt = durable_streams_sdk::runtime::handle();
+        let _enter = rt.enter();
+        let handle: ConsumerHandle = consumer.spawn(Arc::new(h));
+        st.controller = Some(handle.controller());
+        // One joiner owns the handle, so that waiters can time out or be cancelled
+        // without touching the engine; everybody else uses the controller.
+        let shared = self.shared.clone();
+        rt.spawn(async move {
+            let r = handle.wait().await;
+            shared.record(r);
+        });
+        Ok(())
+    }
+
+    /// Wait for the engine to end (by itself, or through `stop` from anywhere).
+    fn wait_fut(
+        &self,
+        timeout: Option<Duration>,
+    ) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
+        let shared = self.shared.clone();
+        if shared.lock().controller.is_none() {
+            return Err(Failure::State("INVALID_ARGUMENT", "the consumer was not started".into()));
+        }
+        let mut outcome_rx = shared.outcome_tx.subscribe();
+        Ok(async move {
+            let wait = async {
+                let _ = outcome_rx.wait_for(|o| *o).await;
+            };
+            match timeout {
+                None => wait.await,
+                Some(d) => {
+                    if tokio::time::timeout(d, wait).await.is_err() {
+                        return Err(Failure::State("TIMEOUT", format!("the consumer did not finish within {d:?}")));
+                    }
+                }
+            }
+            Ok(OutcomeOut(shared))
+        })
+    }
+
+    fn stop_fut(&self) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
+        match &self.shared.lock().controller {
+            Some(c) => c.request_stop(),
+            None => return Err(Failure::State("INVALID_ARGUMENT", "the consumer was not started".into())),
+        }
+        self.wait_fut(None)
+    }
+
+    fn pull_next(&self) -> BResult<impl std::future::Future<Output = BResult<Option<EventOut>>> + Send + 'static> {
+        let shared = self.shared.clone();
+        let mut consumer = {
+            let mut st = shared.lock();
+            if st.controller.is_some() {
+                return Err(Failure::State(
+                    "INVALID_ARGUMENT",
+                    "a started (pushed) consumer cannot also be iterated".into(),
+                ));
+            }
+            if st.pull_cancelled {
+                return Err(Failure::State(
+                    "CANCELLED",
+                    "an event fetch of this consumer was cancelled; create a new consumer from its checkpoint".into(),
+                ));
+            }
+            if st.pull_busy {
+                return Err(Failure::State("INVALID_ARGUMENT", "a consumer serves one iteration at a time".into()));
+            }
+            if !st.pull_started {
+                st.pull = Some(core::Consumer::new(self.stream.clone(), self.opts.clone())?);
+                st.pull_started = true;
+            }
+            st.pull_busy = true;
+            st.pull.take()
+        };
+        Ok(async move {
+            struct Guard(Arc<Shared>, bool);
+            impl Drop for Guard {
+                fn drop(&mut self) {
+                    if !self.1 {
+                        let mut st = self.0.lock();
+                        st.pull_busy = false;
+                        st.pull_cancelled = true;
+                    }
+                }
+            }
+            let mut guard = Guard(shared.clone(), false);
+            let Some(c) = consumer.as_mut() else {
+                guard.1 = true;
+                shared.lock().pull_busy = false;
+                return Ok(None);
+            };
+            let r = c.next().await;
+            guard.1 = true;
+            let mut st = shared.lock();
+            st.pull_busy = false;
+            st.pull_checkpoint = Some(c.checkpoint().clone());
+            match r {
+                Ok(Some(ev)) => {
+                    st.pull = consumer;
+                    Ok(Some(EventOut(ev)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+#[derive(FromPyObject)]
+enum AnyStream<'py> {
+    Sync(PyRef<'py, Stream>),
+    Async(PyRef<'py, AsyncStream>),
+}
+
+#[pymethods]
+impl ConsumerRunner {
+    #[new]
+    #[pyo3(signature = (stream, *, offset=None, live=None, backoff_base=None, backoff_max=None, headers=None, max_chunk_bytes=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        stream: AnyStream<'_>,
+        offset: Option<&str>,
+        live: Option<Bound<'_, PyAny>>,
+        backoff_base: Option<f64>,
+        backoff_max: Option<f64>,
+        headers: Option<HashMap<String, String>>,
+        max_chunk_bytes: Option<usize>,
+    ) -> PyResult<Self> {
+        let stream = match stream {
+            AnyStream::Sync(s) => s.core.clone(),
+            AnyStream::Async(s) => s.core.clone(),
+        };
+        let mut opts = ConsumerOptions { offset: parse_offset(py, offset)?, ..Default::default() };
+        if let Some(l) = live {
+            opts.live = parse_live(py, &l)?;
+        }
+        if let Some(s) = backoff_base {
+            opts.backoff_base = seconds(py, "backoffBase", s)?;
+        }
+        if let Some(s) = backoff_max {
+            opts.backoff_max = seconds(py, "backoffMax", s)?;
+        }
+        opts.headers = header_list(headers);
+        if let Some(n) = max_chunk_bytes {
+            opts.max_chunk_bytes = n;
+        }
+        // Validate now (no I/O): the same checks the engine applies when it starts.
+        let check = opts.clone();
+        guard(py, || core::Consumer::new(stream.clone(), check).map(|_| ()).map_err(Failure::from))?;
+        let (outcome_tx, _) = watch::channel(false);
+        Ok(ConsumerRunner {
+            stream,
+            opts,
+            shared: Arc::new(Shared { state: Mutex::new(RunState::default()), outcome_tx }),
+        })
+    }
+
+    /// Start the pushed consumer; `handler` gets the `handle_*` calls. Coroutine
+    /// handlers run on the asyncio loop running here, if any (else a helper loop).
+    fn start(&self, py: Python<'_>, handler: Py<PyAny>) -> PyResult<()> {
+        let locals = match py.import("asyncio")?.call_method0("get_running_loop") {
+            Ok(lp) => Some(TaskLocals::new(lp).copy_context(py)?),
+            Err(_) => task_locals(),
+        };
+        self.start_with(handler, locals).map_err(|f| f.into_pyerr(py))
+    }
+
+    /// Block until the consumer ends; `timeout` in seconds.
+    #[pyo3(signature = (timeout=None))]
+    fn wait<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, ConsumerResult>> {
+        let limit = timeout.map(|s| seconds(py, "timeout", s)).transpose()?;
+        let f = self.wait_fut(limit).map_err(|f| f.into_pyerr(py))?;
+        block(py, f)?.into_pyobject(py)
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn wait_async<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let limit = timeout.map(|s| seconds(py, "timeout", s)).transpose()?;
+        let f = self.wait_fut(limit).map_err(|f| f.into_pyerr(py))?;
+        awaitable(py, f)
+    }
+
+    /// Stop after the batch in hand and wait for the engine to end.
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, ConsumerResult>> {
+        let f = self.stop_fut().map_err(|f| f.into_pyerr(py))?;
+        block(py, f)?.into_pyobject(py)
+    }
+
+    fn stop_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let f = self.stop_fut().map_err(|f| f.into_pyerr(py))?;
+        awaitable(py, f)
+    }
+
+    /// Ask the engine to stop after the batch in hand, without waiting (used when the
+    /// waiting call is interrupted).
+    fn cancel(&self) {
+        if let Some(c) = &self.shared.lock().controller {
+            c.request_stop();
+        }
+    }
+
+    fn pause(&self) {
+        if let Some(c) = &self.shared.lock().controller {
+            c.pause();
+        }
+    }
+
+    fn resume(&self) {
+        if let Some(c) = &self.shared.lock().controller {
+            c.resume();
+        }
+    }
+
+    /// The offset after the last accepted batch (persist it to resume later).
+    #[getter]
+    fn checkpoint(&self) -> String {
+        let st = self.shared.lock();
+        if let Some(c) = &st.controller {
+            return c.checkpoint().to_string();
+        }
+        if let Some(Ok(ConsumerEnd::Stopped { checkpoint } | ConsumerEnd::CaughtUp { checkpoint })) = &st.outcome {
+            return checkpoint.to_string();
+        }
+        if let Some(Ok(ConsumerEnd::Closed { final_offset })) = &st.outcome {
+            return final_offset.to_string();
+        }
+        if let Some(c) = &st.pull {
+            return c.checkpoint().to_string();
+        }
+        if let Some(c) = &st.pull_checkpoint {
+            return c.to_string();
+        }
+        self.opts.offset.to_string()
+    }
+
+    /// `True` while a pushed consumer is running.
+    #[getter]
+    fn running(&self) -> bool {
+        let st = self.shared.lock();
+        st.controller.is_some() && st.outcome.is_none()
+    }
+
+    /// Next pulled event (blocking); `None` at the end.
+    fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, ConsumerEvent>>> {
+        let f = self.pull_next().map_err(|f| f.into_pyerr(py))?;
+        block(py, f)?.map(|e| e.into_pyobject(py)).transpose()
+    }
+
+    /// Next pulled event (awaitable); raises `StopAsyncIteration` at the end.
+    fn next_event_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let f = self.pull_next().map_err(|f| f.into_pyerr(py))?;
+        awaitable(py, async move {
+            match f.await? {
+                Some(ev) => Ok(ev),
+                None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
+            }
+        })
+    }
+}

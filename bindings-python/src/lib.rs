@@ -1,0 +1,42 @@
+//! `durable_streams_sdk._native`: the pyo3 extension behind the `durable_streams_sdk`
+//! Python package. It converts types, maps errors and adapts blocking calls, asyncio
+//! awaitables, iterators and callbacks to Python; all protocol logic is in the core.
+
+mod client;
+mod consumer;
+mod errors;
+mod producer;
+mod pyjson;
+mod read;
+mod rt;
+mod stream;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<client::RetryOptions>()?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<client::AsyncClient>()?;
+    m.add_class::<stream::Stream>()?;
+    m.add_class::<stream::AsyncStream>()?;
+    m.add_class::<stream::CreateResult>()?;
+    m.add_class::<stream::AppendResult>()?;
+    m.add_class::<stream::CloseResult>()?;
+    m.add_class::<stream::StreamMetadata>()?;
+    m.add_class::<read::Chunk>()?;
+    m.add_class::<read::ReadSession>()?;
+    m.add_class::<read::AsyncReadSession>()?;
+    m.add_class::<read::JsonIterator>()?;
+    m.add_class::<read::AsyncJsonIterator>()?;
+    m.add_class::<producer::Producer>()?;
+    m.add_class::<producer::AsyncProducer>()?;
+    m.add_class::<producer::AppendAck>()?;
+    m.add_class::<producer::Acked>()?;
+    m.add_class::<consumer::ConsumerRunner>()?;
+    m.add_class::<consumer::ConsumerEvent>()?;
+    m.add_class::<consumer::ConsumerResult>()?;
+    m.add_class::<rt::Ready>()?;
+    Ok(())
+}

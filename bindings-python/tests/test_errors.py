@@ -1,0 +1,108 @@
+"""The exception hierarchy: classes, attributes, builtin bases, and the mapping of real
+server failures onto them."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+
+import pytest
+
+import durable_streams_sdk as ds
+from durable_streams_sdk import errors
+
+ALL = [getattr(errors, n) for n in errors.__all__]
+
+
+def test_every_error_is_a_durable_stream_error_with_a_distinct_code() -> None:
+    codes = set()
+    for cls in ALL:
+        assert getattr(ds, cls.__name__) is cls
+        if cls is ds.DurableStreamError:
+            continue
+        assert issubclass(cls, ds.DurableStreamError) and issubclass(cls, Exception)
+        codes.add(cls.default_code)
+    assert len(codes) == len(ALL) - 1
+    assert issubclass(ds.InvalidArgumentError, ValueError)
+    assert issubclass(ds.DurableStreamTimeoutError, TimeoutError)
+    assert issubclass(ds.NetworkError, ConnectionError)
+
+
+def test_attributes_and_pickling() -> None:
+    e = ds.StreamClosedError("closed", final_offset="0_5", status=409, code="STREAM_CLOSED")
+    assert (e.code, e.status, e.final_offset, e.transient, str(e)) == ("STREAM_CLOSED", 409, "0_5", False, "closed")
+    e2 = pickle.loads(pickle.dumps(e))
+    assert type(e2) is ds.StreamClosedError and e2.final_offset == "0_5" and e2.status == 409
+    gap = ds.SequenceGapError("gap", expected=3, received=5)
+    assert (gap.expected, gap.received, gap.code) == (3, 5, "SEQUENCE_GAP")
+    assert ds.GoneError("g", earliest_offset="0_1").earliest_offset == "0_1"
+    assert ds.RateLimitedError("r", retry_after=1.5).retry_after == 1.5
+    assert ds.StaleEpochError("s", current_epoch=7).current_epoch == 7
+
+
+def test_server_failures_map_to_classes(client: ds.Client, path: str, faults) -> None:  # type: ignore[no-untyped-def]
+    s = client.stream(path)
+    with pytest.raises(ds.StreamNotFoundError) as nf:
+        s.append("x")
+    assert nf.value.status == 404 and nf.value.code == "NOT_FOUND" and path in str(nf.value)
+
+    s.create(content_type="text/plain")
+    with pytest.raises(ds.ConflictError) as conflict:
+        s.create(content_type="application/json")
+    assert conflict.value.status == 409
+
+    with pytest.raises(ds.ContentTypeMismatchError) as mismatch:
+        s.append("{}", content_type="application/json")
+    assert mismatch.value.status == 409 and mismatch.value.conformance_code == "CONFLICT"
+
+    with pytest.raises(ds.BadRequestError) as bad:
+        s.append(b"")
+    assert bad.value.status == 400
+
+    final = s.close().final_offset
+    with pytest.raises(ds.StreamClosedError) as closed:
+        s.append("late")
+    assert closed.value.final_offset == final
+
+    t = client.stream(path + "-faults")
+    t.create(content_type="text/plain")
+    no_retry = ds.Client(client.base_url, retry=ds.RetryOptions.none()).stream(path + "-faults")
+    faults.inject(path + "-faults", status=500, count=1, method="HEAD")
+    with pytest.raises(ds.UnexpectedStatusError) as unexpected:
+        no_retry.head()
+    assert unexpected.value.status == 500 and unexpected.value.transient
+
+    faults.inject(path + "-faults", status=429, count=1, retryAfter=2, method="HEAD")
+    with pytest.raises(ds.RateLimitedError) as limited:
+        no_retry.head()
+    assert limited.value.status == 429 and limited.value.retry_after == 2.0
+
+    slow = ds.Client(client.base_url, request_timeout=0.2, retry=ds.RetryOptions.none()).stream(path + "-faults")
+    faults.inject(path + "-faults", delayMs=2000, method="HEAD")
+    with pytest.raises(ds.DurableStreamTimeoutError) as timeout:
+        slow.head()
+    assert isinstance(timeout.value, TimeoutError) and timeout.value.transient
+
+
+def test_network_error(path: str) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    s = ds.Client(f"http://127.0.0.1:{port}", retry=ds.RetryOptions.none()).stream(path)
+    with pytest.raises(ds.NetworkError) as e:
+        s.head()
+    assert isinstance(e.value, ConnectionError) and e.value.status is None and e.value.code == "NETWORK_ERROR"
+
+
+def test_async_errors_are_the_same_classes(server_url: str, path: str) -> None:
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        with pytest.raises(ds.StreamNotFoundError):
+            await s.head()
+        with pytest.raises(ds.StreamNotFoundError):
+            async for _ in s.read():
+                pass
+
+    asyncio.run(main())

@@ -1,0 +1,163 @@
+"""The idempotent producer: non-blocking append, acknowledgements, flush, close,
+context managers, fencing and the error callback; blocking and asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+
+import durable_streams_sdk as ds
+
+
+def test_append_flush_ack(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    s.create(content_type="application/json")
+    p = s.producer("writer-1", linger=0.001)
+    start = time.monotonic()
+    for i in range(500):
+        assert p.append_json({"i": i}) is None
+    enqueue_time = time.monotonic() - start
+    ack = p.append_json({"i": 500}, ack=True)
+    assert isinstance(ack, ds.AppendAck)
+    acked = ack.result(timeout=10)
+    assert ack.done()
+    assert acked.epoch == 0 and not acked.duplicate and acked.next_offset
+    p.flush()
+    assert [m["i"] for m in s.read().json()] == list(range(501))
+    # Batching: far fewer requests than messages.
+    assert p.next_seq < 100
+    p.detach()
+    assert enqueue_time < 2.0
+    with pytest.raises(ds.ClosedError):
+        p.append_json({"late": True})
+
+
+def test_context_manager_flushes_and_detaches(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    s.create(content_type="text/plain")
+    with s.producer("cm") as p:
+        for i in range(20):
+            p.append(f"{i};")
+    assert s.read_all().count(b";") == 20
+    assert not s.head().closed  # detached, not closed
+    with pytest.raises(ds.ClosedError):
+        p.append("after exit")
+
+
+def test_context_manager_on_exception_flushes_and_reraises(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    s.create(content_type="text/plain")
+    with pytest.raises(KeyError):
+        with s.producer("boom") as p:
+            p.append("kept")
+            raise KeyError("user error")
+    assert s.read_all() == b"kept"
+
+
+def test_close_closes_the_stream(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    s.create(content_type="application/json")
+    with s.producer("closer") as p:
+        p.append_json("first")
+        res = p.close(data='"last"')
+        assert res.final_offset == s.head().next_offset
+        assert p.close().final_offset == res.final_offset  # repeating a close is harmless
+    assert s.head().closed
+    assert json.loads(s.read_all()) == ["first", "last"]
+
+
+def test_stale_epoch_fails_the_old_producer(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    s.create(content_type="text/plain")
+    errors: list[tuple[BaseException, list[bytes]]] = []
+    got_error = threading.Event()
+
+    def on_error(err: BaseException, msgs: list[bytes]) -> None:
+        errors.append((err, msgs))
+        got_error.set()
+
+    old = s.producer("shared-id", epoch=0, on_error=on_error)
+    old.append("from old")
+    old.flush()
+    new = s.producer("shared-id", epoch=1)
+    new.append("from new")
+    new.flush()
+    old.append("fenced")
+    with pytest.raises(ds.StaleEpochError) as e:
+        old.flush()
+    assert e.value.current_epoch == 1 and e.value.status == 403
+    assert got_error.wait(5)
+    err, msgs = errors[0]
+    assert isinstance(err, ds.StaleEpochError) and msgs == [b"fenced"]
+    # auto_claim takes over instead of failing.
+    claimer = s.producer("shared-id", epoch=0, auto_claim=True)
+    claimer.append("claimed")
+    claimer.flush()
+    assert claimer.epoch == 2
+    assert s.read_all() == b"from oldfrom newclaimed"
+
+
+def test_small_buffer_waits_instead_of_failing(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    s.create(content_type="application/octet-stream")
+    with s.producer("tiny", buffer_limit_bytes=64, max_batch_bytes=32) as p:
+        for _ in range(100):
+            p.append(b"0123456789abcdef")  # blocks (GIL released) while the buffer is full
+    assert len(s.read_all()) == 1600
+
+
+def test_producer_option_validation(client: ds.Client) -> None:
+    s = client.stream("/validate")
+    with pytest.raises(ds.InvalidArgumentError) as e:
+        s.producer("x", max_batch_items=0)
+    assert e.value.field == "maxBatchItems"
+    with pytest.raises(ds.InvalidArgumentError):
+        s.producer("")
+    with pytest.raises(ds.InvalidArgumentError):
+        s.producer("x", epoch=-1)
+
+
+def test_async_producer(server_url: str, path: str) -> None:
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="application/json")
+        async with s.producer("async-writer") as p:
+            for i in range(100):
+                await p.append_json(i)
+            ack = await p.append_json(100, ack=True)
+            assert isinstance(ack, ds.AppendAck)
+            acked = await ack
+            assert acked.seq >= 0 and acked.next_offset
+            await p.flush()
+        assert json.loads(await s.read_all()) == list(range(101))
+
+        p2 = s.producer("async-closer")
+        await p2.append(b'"end"')
+        res = await p2.close()
+        assert res.final_offset == (await s.head()).next_offset
+        assert (await s.head()).closed
+
+        with pytest.raises(ValueError):
+            async with s.producer("async-boom") as p3:
+                await p3.append_json("x")
+                raise ValueError("user error")
+
+    asyncio.run(main())
+
+
+def test_async_producer_many_pending_acks(server_url: str, path: str) -> None:
+    async def main() -> list[int]:
+        s = ds.AsyncClient(server_url).stream(path, content_type="text/plain")
+        await s.create(content_type="text/plain")
+        p = s.producer("acks", max_in_flight=3, max_batch_items=10)
+        acks = [await p.append(f"{i},", ack=True) for i in range(50)]
+        results = await asyncio.gather(*acks)  # type: ignore[arg-type]
+        await p.detach()
+        return [r.seq for r in results]
+
+    seqs = asyncio.run(main())
+    assert seqs == sorted(seqs) and seqs[-1] >= 4
