@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers;
 use crate::offset::Offset;
-use crate::stream::{AppendOptions, CloseResult, ProducerHeaders, Stream, json_array_of, wrap_json_message};
+use crate::stream::{AppendOptions, CloseResult, ProducerHeaders, Stream, wrap_json_message};
 
 /// Called with the error and the messages it made fail (one call per failed batch).
 pub type ErrorCallback = Arc<dyn Fn(&Error, &[Bytes]) + Send + Sync>;
@@ -328,7 +328,7 @@ impl Producer {
                 Error::new(ErrorKind::InvalidArgument { field: "data" }, format!("not valid JSON for a JSON stream: {e}"))
             })?;
         }
-        if data.len() > self.buffer_limit {
+        if data.len() + PER_MESSAGE_OVERHEAD > self.buffer_limit {
             return Err(Error::invalid_argument(
                 "data",
                 format!("message of {} bytes exceeds bufferLimitBytes ({})", data.len(), self.buffer_limit),
@@ -354,8 +354,12 @@ impl Producer {
     }
 }
 
+/// Memory a buffered message costs beyond its bytes (queue slot, handles, batch entry),
+/// charged so that `buffer_limit_bytes` bounds real memory, not just payload.
+const PER_MESSAGE_OVERHEAD: usize = 96;
+
 fn permits_for(data: &Bytes) -> u32 {
-    u32::try_from(data.len().max(1)).unwrap_or(u32::MAX)
+    u32::try_from(data.len() + PER_MESSAGE_OVERHEAD).unwrap_or(u32::MAX)
 }
 
 fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Bytes> {
@@ -408,6 +412,10 @@ struct Driver {
     established: bool,
     /// A stale-epoch answer arrived (auto-claim): wait for in-flight, then re-number.
     fenced_by: Option<u64>,
+    /// Requests allowed in flight now, at most `max_in_flight`. Pipelined requests on
+    /// separate connections overtake each other; every overtaking costs a 409 and a
+    /// resend, so the window halves on a gap and grows back by one per stored batch.
+    window: usize,
     batches: VecDeque<Batch>,
     in_flight: FuturesUnordered<InFlight>,
     open: Vec<Bytes>,
@@ -424,6 +432,7 @@ struct Driver {
 
 impl Driver {
     fn new(stream: Stream, opts: ProducerOptions, content_type: String, json: bool, shared: Arc<Shared>) -> Driver {
+        let opts_window = opts.max_in_flight;
         Driver {
             epoch: opts.epoch,
             // Without auto-claim the starting epoch is the caller's to own; pipelining
@@ -437,6 +446,7 @@ impl Driver {
             next_seq: 0,
             next_ordinal: 0,
             fenced_by: None,
+            window: opts_window,
             batches: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
             open: Vec::new(),
@@ -504,7 +514,7 @@ impl Driver {
     }
 
     fn free_slot(&self) -> bool {
-        self.in_flight.len() < self.opts.max_in_flight
+        self.in_flight.len() < self.window
     }
 
     fn on_cmd(&mut self, cmd: Cmd) {
@@ -584,17 +594,31 @@ impl Driver {
         if self.open.is_empty() {
             return;
         }
-        let msgs = std::mem::take(&mut self.open);
-        let body = if self.json {
-            json_array_of(&msgs).unwrap_or_default()
-        } else if msgs.len() == 1 {
-            msgs[0].clone()
+        let open = std::mem::take(&mut self.open);
+        let (body, msgs) = if open.len() == 1 && !self.json {
+            (open[0].clone(), open)
         } else {
-            let mut b = BytesMut::with_capacity(self.open_bytes);
-            for m in &msgs {
-                b.extend_from_slice(m);
+            // One body for the batch; the messages kept for the error callback become
+            // slices of it, so each message's own allocation is freed right away.
+            let mut b = BytesMut::with_capacity(self.open_bytes + 2);
+            let mut ranges = Vec::with_capacity(open.len());
+            if self.json {
+                b.put_u8(b'[');
             }
-            b.freeze()
+            for (i, m) in open.iter().enumerate() {
+                if self.json && i > 0 {
+                    b.put_u8(b',');
+                }
+                let start = b.len();
+                b.extend_from_slice(m);
+                ranges.push(start..b.len());
+            }
+            if self.json {
+                b.put_u8(b']');
+            }
+            let body = b.freeze();
+            let msgs = ranges.into_iter().map(|r| body.slice(r)).collect();
+            (body, msgs)
         };
         let batch = Batch {
             ordinal: self.next_ordinal,
@@ -668,6 +692,7 @@ impl Driver {
                 if epoch == self.epoch {
                     self.established = true;
                 }
+                self.window = (self.window + 1).min(self.opts.max_in_flight);
                 let b = &mut self.batches[idx];
                 b.state = BatchState::Done;
                 let acked = Acked { next_offset, duplicate, epoch, seq: b.seq };
@@ -680,6 +705,7 @@ impl Driver {
                 }
             }
             Outcome::Gap { expected } => {
+                self.window = (self.window / 2).max(1);
                 let b = &mut self.batches[idx];
                 if b.sent_as_front && epoch == self.epoch {
                     let err = Error::new(

@@ -94,6 +94,20 @@ impl JsonArraySplitter {
                     }
                 }
                 Stage::InItem => {
+                    if self.in_string && !self.escaped {
+                        // Skip the plain run of a string in one go.
+                        match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                            Some(0) => {}
+                            Some(off) => {
+                                i += off;
+                                continue;
+                            }
+                            None => {
+                                i = bytes.len();
+                                continue;
+                            }
+                        }
+                    }
                     if self.in_string {
                         if self.escaped {
                             self.escaped = false;
