@@ -19,8 +19,8 @@ run() {
   return "${PIPESTATUS[0]}"
 }
 
-count() { # sum of the numbers before WORD in lines matching PATTERN of a log
-  grep -E "$2" "$logs/$1.log" | grep -oE "[0-9]+ $3" | awk '{s+=$1} END {print s+0}'
+count() { # sum of the numbers before WORD ($3) in the lines of log $1 matching $2
+  { grep -E "$2" "$logs/$1.log" || true; } | { grep -oE "[0-9]+ $3" || true; } | awk '{s+=$1} END {print s+0}'
 }
 
 section "reference server (npm @durable-streams/server 0.3.7)"
@@ -33,8 +33,8 @@ run build cargo build --locked -p durable-streams-sdk -p ds-rust-adapter -p ds-d
 run core cargo test --locked -p durable-streams-sdk -p ds-bench
 summary+=("core (cargo test): $(count core '^test result' passed) passed, $(count core '^test result' failed) failed, $(count core '^test result' ignored) skipped")
 
-run runner-self-test node --test tests/runner/
-summary+=("runner self-test (node:test): $(grep -E '^ℹ (pass|fail) ' "$logs/runner-self-test.log" | tr -d 'ℹ' | xargs)")
+run runner-self-test node --test --test-reporter=spec tests/runner/
+summary+=("runner self-test (node:test): $( (grep -E '^(ℹ|#) (pass|fail) ' "$logs/runner-self-test.log" || true) | tr -d 'ℹ#' | xargs)")
 
 run conformance-rust node tests/runner/conformance.mjs --adapter tests/adapters/rust
 summary+=("conformance, Rust adapter: $(tail -n 1 "$logs/conformance-rust.log" | sed 's/^conformance: //')")
@@ -43,7 +43,7 @@ for binding in node python; do
   if [ -x "bindings-$binding/ci.sh" ]; then
     run "binding-$binding" "bindings-$binding/ci.sh"
     while IFS= read -r line; do summary+=("$binding binding, $line"); done \
-      < <(grep -E '^(conformance|pytest|node:test)' "$logs/binding-$binding.log" | grep -E '[0-9]+ passed|pass [0-9]+' | tail -n 2)
+      < <({ grep -E '^(conformance|pytest|node:test)' "$logs/binding-$binding.log" || true; } | { grep -E '[0-9]+ passed|pass [0-9]+' || true; } | tail -n 2)
   fi
 done
 
