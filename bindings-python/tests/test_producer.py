@@ -104,7 +104,9 @@ def test_stale_epoch_fails_the_old_producer(client: ds.Client, path: str) -> Non
 def test_small_buffer_waits_instead_of_failing(client: ds.Client, path: str) -> None:
     s = client.stream(path)
     s.create(content_type="application/octet-stream")
-    with s.producer("tiny", buffer_limit_bytes=64, max_batch_bytes=32) as p:
+    # The core charges each buffered message its bytes plus a fixed overhead (96 bytes),
+    # so this limit holds two of these 16-byte messages at a time.
+    with s.producer("tiny", buffer_limit_bytes=256, max_batch_bytes=32) as p:
         for _ in range(100):
             p.append(b"0123456789abcdef")  # blocks (GIL released) while the buffer is full
     assert len(s.read_all()) == 1600
