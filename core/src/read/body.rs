@@ -20,6 +20,9 @@ pub(crate) enum Framing {
     Json(JsonArraySplitter),
 }
 
+/// Pieces are gathered from network frames up to this size before being handed out.
+const COALESCE_BYTES: usize = 64 * 1024;
+
 /// What one piece of a body holds.
 pub(crate) struct Piece {
     pub data: Bytes,
@@ -33,6 +36,8 @@ pub(crate) struct BodyReader {
     framing: Framing,
     max_piece: usize,
     idle: Duration,
+    /// Bytes of a frame beyond the current piece's size limit.
+    leftover: Option<Bytes>,
     /// Pieces already handed out (a failure after the first one cannot be retried
     /// transparently without delivering data twice).
     pub delivered: usize,
@@ -41,27 +46,35 @@ pub(crate) struct BodyReader {
 
 impl BodyReader {
     pub(crate) fn new(resp: Response, framing: Framing, max_piece: usize, idle: Duration) -> Self {
-        BodyReader { resp, framing, max_piece, idle, delivered: 0, finished: false }
+        BodyReader { resp, framing, max_piece, idle, leftover: None, delivered: 0, finished: false }
     }
 
     pub(crate) async fn next_piece(&mut self) -> Result<Option<Piece>> {
         if self.finished {
             return Ok(None);
         }
+        // Frames of at least COALESCE_BYTES pass through as they are (no copy); only
+        // smaller ones are gathered, so no piece needs a large fresh allocation.
+        let target = self.max_piece.min(COALESCE_BYTES);
         let mut parts: Vec<Bytes> = Vec::new();
         let mut size = 0usize;
         let mut ended = false;
-        while size < self.max_piece {
-            match next_bytes(&mut self.resp, self.idle).await? {
-                Some(b) => {
-                    size += b.len();
-                    parts.push(b);
-                }
-                None => {
-                    ended = true;
-                    break;
-                }
+        while size < target {
+            let mut frame = match self.leftover.take() {
+                Some(b) => b,
+                None => match next_bytes(&mut self.resp, self.idle).await? {
+                    Some(b) => b,
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                },
+            };
+            if size + frame.len() > self.max_piece {
+                self.leftover = Some(frame.split_off(self.max_piece - size));
             }
+            size += frame.len();
+            parts.push(frame);
         }
         let raw = concat(parts, size);
         let piece = match &mut self.framing {

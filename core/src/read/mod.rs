@@ -52,7 +52,8 @@ pub struct ReadOptions {
     pub cursor: Option<String>,
     /// Extra headers on every request of this session.
     pub headers: Vec<(String, String)>,
-    /// Largest chunk handed out; bigger responses are delivered in pieces.
+    /// Largest chunk handed out; bigger responses are delivered in pieces (frames
+    /// are passed through without copying once they reach 64 KiB).
     pub max_chunk_bytes: usize,
 }
 
