@@ -262,7 +262,9 @@ impl Shared {
             st.outcome = Some(outcome);
         }
         drop(st);
-        let _ = self.outcome_tx.send(true);
+        // `send_replace`, not `send`: `send` stores nothing while no waiter is subscribed,
+        // and a `wait()` that starts after the end would then wait forever.
+        self.outcome_tx.send_replace(true);
     }
 }
 

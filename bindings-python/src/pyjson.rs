@@ -6,9 +6,10 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
 struct Json {
-    dumps: Py<PyAny>,
+    /// `json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode`,
+    /// built once: `json.dumps(value, **kwargs)` would build a new encoder per call.
+    encode: Py<PyAny>,
     loads: Py<PyAny>,
-    kwargs: Py<PyDict>,
 }
 
 fn json(py: Python<'_>) -> PyResult<&Json> {
@@ -19,14 +20,15 @@ fn json(py: Python<'_>) -> PyResult<&Json> {
         kwargs.set_item("separators", (",", ":"))?;
         kwargs.set_item("ensure_ascii", false)?;
         kwargs.set_item("allow_nan", false)?;
-        Ok(Json { dumps: m.getattr("dumps")?.unbind(), loads: m.getattr("loads")?.unbind(), kwargs: kwargs.unbind() })
+        let encoder = m.getattr("JSONEncoder")?.call((), Some(&kwargs))?;
+        Ok(Json { encode: encoder.getattr("encode")?.unbind(), loads: m.getattr("loads")?.unbind() })
     })
 }
 
 /// Compact JSON text of `value` (`TypeError`/`ValueError` if it is not serialisable).
 pub fn dumps(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
     let j = json(py)?;
-    j.dumps.bind(py).call((value,), Some(j.kwargs.bind(py)))?.extract()
+    j.encode.bind(py).call1((value,))?.extract()
 }
 
 /// Decode JSON text.

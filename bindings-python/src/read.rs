@@ -7,7 +7,7 @@ use durable_streams_sdk::{self as core, SentValues};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyList, PyMemoryView};
 use tokio::sync::watch;
 
 use crate::errors::Failure;
@@ -15,11 +15,48 @@ use crate::pyjson;
 use crate::rt::{BResult, Ready, awaitable, block};
 use crate::stream::{py_bool, pyrepr, sent_maps};
 
+/// Read-only buffer over the core's bytes (no copy): what `Chunk.data`'s `memoryview`
+/// looks at. It keeps the bytes alive for as long as any view of them exists.
+#[pyclass(frozen, module = "durable_streams_sdk._native")]
+pub struct ChunkBuffer {
+    data: bytes::Bytes,
+}
+
+#[pymethods]
+impl ChunkBuffer {
+    /// # Safety
+    /// Called by CPython with a valid `view` to fill, per the buffer protocol.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: std::os::raw::c_int) -> PyResult<()> {
+        let data = &slf.get().data;
+        // Read-only, contiguous, format "B"; refuses a writable request. Takes its own
+        // reference to `slf` (view->obj), released by PyBuffer_Release.
+        let rc = unsafe {
+            pyo3::ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                data.as_ptr() as *mut std::os::raw::c_void,
+                data.len() as pyo3::ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if rc == -1 { Err(PyErr::fetch(slf.py())) } else { Ok(()) }
+    }
+
+    /// # Safety
+    /// Nothing to release: the bytes live as long as this object.
+    unsafe fn __releasebuffer__(&self, _view: *mut pyo3::ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// One batch of stream data and where it leaves the reader.
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct Chunk {
     inner: core::Chunk,
-    data: PyOnceLock<Py<PyBytes>>,
+    data: PyOnceLock<Py<PyMemoryView>>,
 }
 
 impl Chunk {
@@ -53,10 +90,15 @@ fn decode_items<'py>(py: Python<'py>, chunk: &core::Chunk) -> PyResult<Vec<Bound
 
 #[pymethods]
 impl Chunk {
-    /// The bytes (for a JSON stream: a JSON array of this chunk's messages).
+    /// The bytes (for a JSON stream: a JSON array of this chunk's messages), as a
+    /// read-only `memoryview` over the received data: no copy. `bytes(chunk.data)` copies.
     #[getter]
-    fn data<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        self.data.get_or_init(py, || PyBytes::new(py, &self.inner.data).unbind()).bind(py).clone()
+    fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyMemoryView>> {
+        let view = self.data.get_or_try_init(py, || -> PyResult<Py<PyMemoryView>> {
+            let owner = Bound::new(py, ChunkBuffer { data: self.inner.data.clone() })?;
+            Ok(PyMemoryView::from(owner.as_any())?.unbind())
+        })?;
+        Ok(view.bind(py).clone())
     }
 
     /// JSON streams: each message's JSON text; `None` otherwise.
@@ -193,7 +235,9 @@ impl Shared {
         st.finished = true;
         st.session = None;
         drop(st);
-        let _ = self.1.send(true);
+        // Stored even with no read in flight (`send` would drop it), so a read that
+        // subscribes later still sees the session closed.
+        self.1.send_replace(true);
     }
 }
 

@@ -153,6 +153,22 @@ def test_background_start_pause_resume_wait(client: ds.Client, path: str) -> Non
     assert end.reason == "closed" and c.data == b"1" and not c.running
 
 
+def test_wait_after_the_consumer_already_ended(client: ds.Client, path: str) -> None:
+    # Regression: the end used to be signalled only to waiters subscribed at that moment,
+    # so a wait() that started after the consumer had ended timed out.
+    s = client.stream(path)
+    s.create(content_type="text/plain")
+    s.append("x")
+    c = Collector(s, live=False)
+    c.start()
+    deadline = time.monotonic() + 10
+    while c.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not c.running
+    end = c.wait(timeout=5)
+    assert end.reason == "caught_up" and c.data == b"x"
+
+
 def test_iterating_a_consumer(client: ds.Client, path: str) -> None:
     s = client.stream(path)
     s.create(content_type="text/plain")

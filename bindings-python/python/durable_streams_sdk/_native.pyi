@@ -326,7 +326,8 @@ class Chunk:
     """One batch of stream data and where it leaves the reader."""
 
     @property
-    def data(self) -> bytes: ...
+    def data(self) -> memoryview:
+        """Read-only view of the chunk's bytes (no copy); ``bytes(chunk.data)`` copies."""
     @property
     def items(self) -> list[bytes] | None: ...
     @property
