@@ -50,7 +50,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use headers::{BoxFuture, ValueProvider};
 pub use offset::Offset;
 pub use producer::{AppendAck, Acked, ErrorCallback, Producer, ProducerOptions, RawProducerOptions};
-pub use read::{Chunk, JsonItems, LiveMode, ReadOptions, ReadSession};
+pub use read::{Chunk, JsonItems, LiveMode, PrefetchedSession, ReadOptions, ReadSession};
 pub use retry::{AppendRetry, RetryPolicy};
 pub use stream::{
     AppendOptions, AppendResult, CloseOptions, CloseResult, CreateOptions, CreateResult, DEFAULT_CONTENT_TYPE,

@@ -838,3 +838,35 @@ async fn dropping_a_live_session_cancels_it() {
         assert_eq!(requests.load(Ordering::SeqCst), base, "{mode:?}: requests after the session was dropped");
     }
 }
+
+#[tokio::test]
+async fn prefetched_session_reads_ahead_and_ends_once() {
+    let s = client().stream(&fresh_path("prefetch")).unwrap();
+    s.create(CreateOptions { content_type: Some("text/plain".into()), ..Default::default() }).await.unwrap();
+    for i in 0..3 {
+        s.append(format!("{i};"), AppendOptions::default()).await.unwrap();
+    }
+    let mut p = s.read(ReadOptions { live: LiveMode::LongPoll, ..Default::default() }).prefetch(8);
+    let w = s.clone();
+    tokio::spawn(async move {
+        for i in 3..6 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            w.append(format!("{i};"), AppendOptions::default()).await.unwrap();
+        }
+        w.close(CloseOptions::default()).await.unwrap();
+    });
+    let mut text = String::new();
+    let mut closed = 0;
+    while let Some(c) = p.next_chunk().await.unwrap() {
+        text.push_str(std::str::from_utf8(&c.data).unwrap());
+        closed += usize::from(c.stream_closed);
+    }
+    assert_eq!(text, "0;1;2;3;4;5;");
+    assert_eq!(closed, 1);
+    assert!(p.next_chunk().await.unwrap().is_none(), "stays ended");
+    // A prefetched session that is ready hands out without waiting.
+    let mut q = s.read(ReadOptions::default()).prefetch(4);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = q.try_next().expect("read ahead").unwrap().unwrap();
+    assert_eq!(&ready.data[..], b"0;1;2;3;4;5;");
+}

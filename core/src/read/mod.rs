@@ -6,6 +6,7 @@
 
 mod body;
 mod json_split;
+mod prefetch;
 mod sse;
 mod sse_parser;
 
@@ -26,6 +27,7 @@ use crate::status::{Op, error_for_response};
 use crate::stream::{Stream, extra_headers};
 
 pub(crate) use self::json_split::JsonArraySplitter;
+pub use self::prefetch::PrefetchedSession;
 
 /// How a session follows the stream once it has caught up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
