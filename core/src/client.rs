@@ -24,7 +24,7 @@ pub(crate) struct ClientInner {
     /// The connection pool of the current process. Pooled connections are driven by
     /// tasks of the runtime that opened them; a forked child has neither, so it
     /// builds its own pool (see [`crate::runtime`]).
-    http: std::sync::Mutex<(u32, reqwest::Client)>,
+    http: std::sync::Mutex<(u64, reqwest::Client)>,
     http_config: HttpConfig,
     pub(crate) base: String,
     pub(crate) default_headers: HeaderMap,
@@ -160,7 +160,7 @@ impl ClientBuilder {
         let http = http_config.build()?;
         Ok(Client {
             inner: Arc::new(ClientInner {
-                http: std::sync::Mutex::new((std::process::id(), http)),
+                http: std::sync::Mutex::new((crate::runtime::fork_generation(), http)),
                 http_config,
                 base,
                 default_headers,
@@ -309,10 +309,10 @@ pub(crate) enum Outcome {
 impl ClientInner {
     /// The pool for this process (rebuilt once in a forked child).
     fn http(&self) -> Result<reqwest::Client> {
-        let pid = std::process::id();
+        let generation = crate::runtime::fork_generation();
         let mut guard = self.http.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.0 != pid {
-            *guard = (pid, self.http_config.build()?);
+        if guard.0 != generation {
+            *guard = (generation, self.http_config.build()?);
         }
         Ok(guard.1.clone())
     }
