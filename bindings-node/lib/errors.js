@@ -90,33 +90,13 @@ const byCode = new Map(
 )
 
 let MARKER = '\u0001durable-streams-error:'
-let CALLBACK_TAG = '[callback failed] '
 
 function configure(native) {
   MARKER = native.errorMarker()
-  CALLBACK_TAG = native.callbackTag()
-}
-
-// Undo Rust's `{:?}` string escaping.
-function unescapeDebug(s) {
-  return s.replace(/\\(u\{([0-9a-fA-F]+)\}|.)/g, (_, esc, hex) => {
-    if (hex) return String.fromCodePoint(parseInt(hex, 16))
-    return { n: '\n', r: '\r', t: '\t', 0: '\0' }[esc] ?? esc
-  })
 }
 
 /** Build the error described by a native payload object. */
 function errorFromPayload(p) {
-  // A JavaScript callback failed; see callback_error in src/error.rs (temporary encoding
-  // until the core offers a public constructor for it).
-  if (p.code === 'INVALID_ARGUMENT' && p.field === 'baseUrl' && typeof p.message === 'string') {
-    const start = p.message.indexOf('"' + CALLBACK_TAG)
-    const end = p.message.lastIndexOf('" is not a URL')
-    if (start >= 0 && end > start) {
-      const text = unescapeDebug(p.message.slice(start + 1 + CALLBACK_TAG.length, end))
-      return new CallbackError(`callback failed: ${text}`, { conformanceCode: 'INTERNAL_ERROR' })
-    }
-  }
   const cls = byCode.get(p.code)
   const details = { ...p }
   if (cls) return new cls(p.message, details)

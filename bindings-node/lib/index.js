@@ -28,6 +28,15 @@ function toBuffer(data, what = 'data') {
   return jsonBuffer(data, what)
 }
 
+/** Like `toBuffer`, but strings (and the JSON text of other values) stay strings: the
+ * native side copies them straight into the message (no Buffer per message). */
+function toData(data, what = 'data') {
+  if (typeof data === 'string') return data
+  if (Buffer.isBuffer(data) || data instanceof Uint8Array || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return toBuffer(data, what)
+  if (data === undefined || typeof data === 'function' || typeof data === 'symbol') return toBuffer(data, what)
+  return jsonText(data, what)
+}
+
 function jsonText(value, what = 'data') {
   let text
   try {
@@ -268,41 +277,43 @@ class Producer {
     const signal = options?.signal
     let buf
     try {
-      buf = toBuffer(data)
+      buf = toData(data)
     } catch (e) {
       if (ack) return Promise.reject(e)
       throw e
     }
     if (this._queue === null) {
-      try {
-        if (ack) {
-          const handle = this._n.tryAppendAck(buf)
-          return withSignal(signal, (t) => handle.wait(t))
+      // `null` from the native side: the buffer limit is reached (no exception on this
+      // path, which a producer at its limit takes once per freed batch).
+      if (ack) {
+        let handle
+        try {
+          handle = this._n.tryAppendAck(buf)
+        } catch (e) {
+          // The caller holds a Promise: reject it.
+          return Promise.reject(fromNative(e))
         }
-        this._n.tryAppend(buf)
+        if (handle !== null) return withSignal(signal, (t) => handle.wait(t))
+      } else if (sync(() => this._n.tryAppend(buf))) {
         return undefined
-      } catch (e) {
-        const err = fromNative(e)
-        if (!(err instanceof errors.BufferFullError)) {
-          // With an acknowledgement the caller holds a Promise: reject it.
-          if (ack) return Promise.reject(err)
-          throw err
-        }
       }
     }
-    // Buffer full: wait for space, keeping the order of the calls.
+    // Buffer full: wait for space, keeping the order of the calls. The queue is cleared as
+    // soon as the last waiting append is admitted, before its caller resumes, so that a
+    // caller awaiting each append goes back to the synchronous path right away.
     const previous = this._queue ?? Promise.resolve()
+    let tail
     const admitted = previous
       .catch(() => {})
       .then(() => (ack ? settle(this._n.appendAck(buf)) : settle(this._n.append(buf))))
-    const tail = admitted.then(
+      .finally(() => {
+        if (this._queue === tail) this._queue = null
+      })
+    tail = admitted.then(
       () => {},
       () => {},
     )
     this._queue = tail
-    tail.then(() => {
-      if (this._queue === tail) this._queue = null
-    })
     if (ack) return admitted.then((handle) => withSignal(signal, (t) => handle.wait(t)))
     return admitted
   }
@@ -316,7 +327,7 @@ class Producer {
   /** Flush, then close the stream (atomically appending `finalMessage` if given). */
   async close(finalMessage) {
     if (this._queue) await this._queue
-    const buf = finalMessage === undefined ? undefined : toBuffer(finalMessage, 'finalMessage')
+    const buf = finalMessage === undefined ? undefined : toData(finalMessage, 'finalMessage')
     try {
       return await settle(this._n.close(buf))
     } finally {

@@ -54,10 +54,10 @@ impl ValueProvider for JsValue {
     fn value(&self) -> BoxFuture<'_, CoreResult<String>> {
         Box::pin(async move {
             let promise = self.f.call_async_catch(()).await.map_err(|e| {
-                error::callback_error(&format!("dynamic value {:?}: {}", self.name, e.reason))
+                error::callback(&format!("dynamic value {:?}", self.name), &e.reason)
             })?;
             promise.await.map_err(|e| {
-                error::callback_error(&format!("dynamic value {:?}: {}", self.name, e.reason))
+                error::callback(&format!("dynamic value {:?}", self.name), &e.reason)
             })
         })
     }

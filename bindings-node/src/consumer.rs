@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use durable_streams_sdk::{
-    BoxFuture, Chunk, Consumer, ConsumerEnd, ConsumerEvent, ConsumerHandle, ConsumerHandler,
+    BoxFuture, Chunk, Consumer, ConsumerController, ConsumerEnd, ConsumerEvent, ConsumerHandler,
     ConsumerOptions, Decision, Error as CoreError, Offset, Result as CoreResult,
 };
 use napi::Env;
@@ -13,7 +13,7 @@ use napi::Status;
 use napi::bindgen_prelude::{Promise, PromiseRaw};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::convert::{header_list, integer, live_mode, offset, positive_ms};
 use crate::error;
@@ -57,7 +57,7 @@ fn consumer_options(o: Option<NativeConsumerOptions>) -> napi::Result<ConsumerOp
 }
 
 /// One event of a pulled consumer.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct NativeConsumerEvent {
     /// `"batch"`, `"upToDate"`, `"closed"` or `"reconnecting"`.
     pub kind: String,
@@ -181,18 +181,6 @@ struct JsHandler {
     on_error: Option<ErrorDecisionFn>,
     on_up_to_date: Option<OffsetFn>,
     on_closed: Option<OffsetFn>,
-    /// Fires when the core's task drops the handler, i.e. when the consumer has ended.
-    _ended: EndSignal,
-}
-
-struct EndSignal(Option<oneshot::Sender<()>>);
-
-impl Drop for EndSignal {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(());
-        }
-    }
 }
 
 async fn call<T, R>(
@@ -207,9 +195,8 @@ where
     let p = f
         .call_async_catch(arg)
         .await
-        .map_err(|e| error::callback_error(&format!("{what}: {}", e.reason)))?;
-    p.await
-        .map_err(|e| error::callback_error(&format!("{what}: {}", e.reason)))
+        .map_err(|e| error::callback(what, &e.reason))?;
+    p.await.map_err(|e| error::callback(what, &e.reason))
 }
 
 impl ConsumerHandler for JsHandler {
@@ -277,10 +264,16 @@ type Outcome = Option<Result<ConsumerEnd, CoreError>>;
 
 #[napi]
 pub struct NativeConsumerHandle {
-    handle: Arc<Mutex<Option<ConsumerHandle>>>,
-    last_checkpoint: Arc<Mutex<String>>,
-    stop_tx: Mutex<Option<oneshot::Sender<()>>>,
+    controller: ConsumerController,
+    /// How the consumer ended, once it has (set by the task awaiting the core's handle).
     outcome: Arc<watch::Sender<Outcome>>,
+}
+
+impl Drop for NativeConsumerHandle {
+    /// The JavaScript handle was garbage-collected: nobody can stop the consumer any more.
+    fn drop(&mut self) {
+        self.controller.request_stop();
+    }
 }
 
 #[napi]
@@ -306,57 +299,32 @@ impl NativeStream {
         options: Option<NativeConsumerOptions>,
     ) -> napi::Result<NativeConsumerHandle> {
         let opts = consumer_options(options)?;
-        let start = opts.offset.as_str().to_string();
         let consumer = Consumer::new(self.inner.clone(), opts).map_err(error::core)?;
-        let (ended_tx, ended_rx) = oneshot::channel();
         let handler = JsHandler {
             on_batch: handlers.on_batch,
             on_error: handlers.on_error,
             on_up_to_date: handlers.on_up_to_date,
             on_closed: handlers.on_closed,
-            _ended: EndSignal(Some(ended_tx)),
         };
         let handle = task::sync(|| Ok(consumer.spawn(Arc::new(handler))))?;
-        let handle = Arc::new(Mutex::new(Some(handle)));
-        let last_checkpoint = Arc::new(Mutex::new(start));
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let controller = handle.controller();
         let outcome = Arc::new(watch::Sender::new(None));
-        {
-            let (handle, last_checkpoint, outcome) =
-                (handle.clone(), last_checkpoint.clone(), outcome.clone());
-            durable_streams_sdk::runtime::spawn(async move {
-                // A dropped stop sender (handle garbage-collected) also stops the consumer.
-                let stop = tokio::select! {
-                    _ = stop_rx => true,
-                    _ = ended_rx => false,
-                };
-                let taken = handle.lock().unwrap_or_else(|p| p.into_inner()).take();
-                let result = match taken {
-                    Some(h) => {
-                        *last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) =
-                            h.checkpoint().as_str().to_string();
-                        if stop { h.stop().await } else { h.wait().await }
-                    }
-                    None => return,
-                };
-                if let Ok(end) = &result {
-                    let o = match end {
-                        ConsumerEnd::Closed { final_offset } => final_offset,
-                        ConsumerEnd::Stopped { checkpoint }
-                        | ConsumerEnd::CaughtUp { checkpoint } => checkpoint,
-                    };
-                    *last_checkpoint.lock().unwrap_or_else(|p| p.into_inner()) =
-                        o.as_str().to_string();
-                }
-                outcome.send_replace(Some(result));
-            });
-        }
+        let tx = outcome.clone();
+        durable_streams_sdk::runtime::spawn(async move {
+            let result = handle.wait().await;
+            tx.send_replace(Some(result));
+        });
         Ok(NativeConsumerHandle {
-            handle,
-            last_checkpoint,
-            stop_tx: Mutex::new(Some(stop_tx)),
+            controller,
             outcome,
         })
+    }
+}
+
+fn end_offset(end: &ConsumerEnd) -> &Offset {
+    match end {
+        ConsumerEnd::Closed { final_offset } => final_offset,
+        ConsumerEnd::Stopped { checkpoint } | ConsumerEnd::CaughtUp { checkpoint } => checkpoint,
     }
 }
 
@@ -391,57 +359,28 @@ impl NativeConsumerHandle {
     /// Stop fetching after the batch in hand.
     #[napi]
     pub fn pause(&self) {
-        if let Some(h) = self
-            .handle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            h.pause();
-        }
+        self.controller.pause();
     }
 
     #[napi]
     pub fn resume(&self) {
-        if let Some(h) = self
-            .handle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            h.resume();
-        }
+        self.controller.resume();
     }
 
-    /// The offset after the last batch the handler accepted.
+    /// The offset after the last batch the handler accepted (once the consumer has
+    /// ended: the offset it ended at).
     #[napi(getter)]
     pub fn checkpoint(&self) -> String {
-        match self
-            .handle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            Some(h) => h.checkpoint().as_str().to_string(),
-            None => self
-                .last_checkpoint
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+        match &*self.outcome.borrow() {
+            Some(Ok(end)) => end_offset(end).as_str().to_string(),
+            _ => self.controller.checkpoint().as_str().to_string(),
         }
     }
 
     /// Stop and resolve with how the consumer ended.
     #[napi]
     pub fn stop<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, NativeConsumerEnd>> {
-        if let Some(tx) = self
-            .stop_tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = tx.send(());
-        }
+        self.controller.request_stop();
         task::promise(env, None, outcome_of(self.outcome.clone()))
     }
 

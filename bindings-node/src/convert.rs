@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use durable_streams_sdk::{LiveMode, Offset, SentValues};
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Either, ToNapiValue, TypeName};
+use napi::{ValueType, sys};
 use napi_derive::napi;
 
 use crate::error;
@@ -32,6 +33,18 @@ pub fn header_list(h: Option<HashMap<String, String>>) -> Vec<(String, String)> 
 
 pub fn bytes(b: Buffer) -> Bytes {
     Bytes::copy_from_slice(&b)
+}
+
+/// Message data from JavaScript: bytes, or a string (sent as UTF-8). The JavaScript layer
+/// passes strings (and JSON text) as they are, which spares allocating a Buffer per
+/// message: napi copies the string straight into Rust memory, once.
+pub type Data = Either<Buffer, String>;
+
+pub fn data(d: Data) -> Bytes {
+    match d {
+        Either::A(b) => bytes(b),
+        Either::B(s) => Bytes::from(s.into_bytes()),
+    }
 }
 
 /// A JavaScript number that must be a whole number (counts, epochs, sizes).
@@ -79,4 +92,51 @@ pub fn live_mode(live: Option<String>) -> napi::Result<LiveMode> {
             ));
         }
     })
+}
+
+/// Bytes handed to JavaScript as a `Buffer` without copying: the Buffer points into the
+/// core's memory and drops it when garbage-collected. (A copy per read chunk costs about
+/// as much CPU as everything else the binding does on a bulk catch-up read.)
+pub struct JsBytes(pub Bytes);
+
+impl TypeName for JsBytes {
+    fn type_name() -> &'static str {
+        "Buffer"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+unsafe extern "C" fn drop_bytes(_env: sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    // SAFETY: `hint` is the `Box<Bytes>` leaked in `to_napi_value`, finalized exactly once.
+    drop(unsafe { Box::from_raw(hint.cast::<Bytes>()) });
+}
+
+impl ToNapiValue for JsBytes {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let bytes = val.0;
+        if bytes.is_empty() {
+            // SAFETY: plain conversion on the JavaScript thread (napi calls this there).
+            return unsafe { Buffer::to_napi_value(env, Buffer::from(Vec::new())) };
+        }
+        let (ptr, len) = (bytes.as_ptr(), bytes.len());
+        let hint = Box::into_raw(Box::new(bytes));
+        let mut out = std::ptr::null_mut();
+        // SAFETY: `ptr..ptr+len` stays valid while the boxed `Bytes` lives, i.e. until
+        // `drop_bytes` runs. Application code may write into the Buffer: that range is
+        // heap memory nothing on the Rust side reads any more (no reference to it is held
+        // across the handoff; the box only keeps the allocation alive).
+        let status = unsafe {
+            sys::napi_create_external_buffer(env, len, ptr as *mut std::ffi::c_void, Some(drop_bytes), hint.cast(), &mut out)
+        };
+        if status == sys::Status::napi_ok {
+            return Ok(out);
+        }
+        // External buffers can be disallowed (e.g. V8 sandbox builds): copy instead.
+        // SAFETY: the finalizer was not registered, so the box is still ours.
+        let bytes = unsafe { Box::from_raw(hint) };
+        unsafe { Buffer::to_napi_value(env, Buffer::from(bytes.to_vec())) }
+    }
 }

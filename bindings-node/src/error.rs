@@ -106,20 +106,7 @@ pub fn panicked(what: &str) -> napi::Error {
 }
 
 /// A core `Error` standing for a failure of a JavaScript callback (a dynamic header
-/// function that threw, an `onBatch` that rejected).
-///
-/// The core has no public constructor for this yet (requested: `Error::callback`, see
-/// /tmp/core-requests.md), so the error comes from a public API known to fail with
-/// `INVALID_ARGUMENT` and to quote its input: an unparsable base URL carrying the message.
-/// lib/errors.js recognises [`CALLBACK_TAG`] and reports `CALLBACK_FAILED` with the
-/// callback's own message. Remove once the core has the constructor.
-pub fn callback_error(message: &str) -> CoreError {
-    let raw = format!("{CALLBACK_TAG}{message}");
-    match durable_streams_sdk::Client::new(raw) {
-        Err(e) => e,
-        Ok(_) => unreachable!("a base URL starting with '[' never parses"),
-    }
+/// function that threw, an `onBatch` that rejected): `CALLBACK_FAILED`.
+pub fn callback(what: &str, reason: &str) -> CoreError {
+    CoreError::callback(format!("callback failed: {what}: {reason}"))
 }
-
-/// Start of the quoted text inside a [`callback_error`] message.
-pub const CALLBACK_TAG: &str = "[callback failed] ";

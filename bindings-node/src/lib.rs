@@ -28,12 +28,6 @@ pub fn error_marker() -> String {
     error::MARKER.to_string()
 }
 
-/// Prefix of the text quoted by `callback_error` (see lib/errors.js).
-#[napi]
-pub fn callback_tag() -> String {
-    error::CALLBACK_TAG.to_string()
-}
-
 /// Test hook: panics inside the native module, synchronously (`"sync"`) or inside a task on
 /// the core runtime (`"async"`), to prove that a panic becomes a JavaScript error.
 #[napi]

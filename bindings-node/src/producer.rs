@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use durable_streams_sdk::{
-    AppendAck, Error as CoreError, Producer, ProducerOptions, RawProducerOptions,
+    AppendAck, Error as CoreError, ErrorKind, Producer, ProducerOptions, RawProducerOptions,
 };
 use napi::Env;
 use napi::Status;
@@ -17,7 +17,7 @@ use napi::bindgen_prelude::{Buffer, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::convert::{bytes, header_list, integer, positive_ms};
+use crate::convert::{Data, data, header_list, integer, positive_ms};
 use crate::error;
 use crate::stream::{NativeCloseResult, NativeStream};
 use crate::task::{self, AbortToken};
@@ -160,29 +160,28 @@ pub struct NativeProducer {
 
 #[napi]
 impl NativeProducer {
-    /// Enqueue now, or throw `BUFFER_FULL` (the JavaScript layer then waits with `append`).
+    /// Enqueue now: `true`, or `false` when the buffer limit is reached (the JavaScript layer
+    /// then waits with `append`). Called once per message: no runtime lookup (enqueueing
+    /// needs none) and no exception for a full buffer.
     #[napi]
-    pub fn try_append(&self, data: Buffer) -> napi::Result<()> {
-        task::sync(|| {
-            self.inner
-                .try_append(bytes(data), false)
-                .map(|_| ())
-                .map_err(error::core)
+    pub fn try_append(&self, data: Data) -> napi::Result<bool> {
+        task::guarded(|| match self.inner.try_append(self::data(data), false) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind(), ErrorKind::BufferFull) => Ok(false),
+            Err(e) => Err(error::core(e)),
         })
     }
 
-    /// Like `tryAppend`, returning the acknowledgement.
+    /// Like `tryAppend`, returning the acknowledgement (`null`: the buffer limit is reached).
     #[napi]
-    pub fn try_append_ack(&self, data: Buffer) -> napi::Result<NativeAck> {
-        task::sync(|| {
-            let ack = self
-                .inner
-                .try_append(bytes(data), true)
-                .map_err(error::core)?;
-            let ack = ack.ok_or_else(|| {
-                error::panicked("try_append(with_ack) returned no acknowledgement")
-            })?;
-            Ok(NativeAck::new(ack))
+    pub fn try_append_ack(&self, data: Data) -> napi::Result<Option<NativeAck>> {
+        task::guarded(|| match self.inner.try_append(self::data(data), true) {
+            Ok(Some(ack)) => Ok(Some(NativeAck::new(ack))),
+            Ok(None) => Err(error::panicked(
+                "try_append(with_ack) returned no acknowledgement",
+            )),
+            Err(e) if matches!(e.kind(), ErrorKind::BufferFull) => Ok(None),
+            Err(e) => Err(error::core(e)),
         })
     }
 
@@ -191,10 +190,10 @@ impl NativeProducer {
     pub fn append<'env>(
         &self,
         env: &'env Env,
-        data: Buffer,
+        data: Data,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let data = bytes(data);
+        let data = self::data(data);
         let p = self.inner.clone();
         task::promise(env, abort, async move {
             p.append(data).await.map_err(error::core)
@@ -206,10 +205,10 @@ impl NativeProducer {
     pub fn append_ack<'env>(
         &self,
         env: &'env Env,
-        data: Buffer,
+        data: Data,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeAck>> {
-        let data = bytes(data);
+        let data = self::data(data);
         let p = self.inner.clone();
         task::promise(env, abort, async move {
             let ack = p.append_with_ack(data).await.map_err(error::core)?;
@@ -235,9 +234,9 @@ impl NativeProducer {
     pub fn close<'env>(
         &self,
         env: &'env Env,
-        data: Option<Buffer>,
+        data: Option<Data>,
     ) -> napi::Result<PromiseRaw<'env, NativeCloseResult>> {
-        let data = data.map(bytes);
+        let data = data.map(self::data);
         let p = self.inner.clone();
         task::promise(env, None, async move {
             let r = p.close(data).await.map_err(error::core)?;

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use durable_streams_sdk::{Chunk, ReadOptions, ReadSession, SentValues};
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
 use napi_derive::napi;
 
-use crate::convert::{Sent, header_list, integer, live_mode, offset};
+use crate::convert::{JsBytes, Sent, header_list, integer, live_mode, offset};
 use crate::error;
 use crate::stream::NativeStream;
 use crate::task::{self, AbortToken};
@@ -24,10 +24,10 @@ pub struct NativeReadOptions {
     pub max_chunk_bytes: Option<f64>,
 }
 
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct NativeChunk {
     /// The bytes; for JSON streams a JSON array of this chunk's messages.
-    pub data: Buffer,
+    pub data: JsBytes,
     /// `true` on JSON streams (`data` is then a JSON array).
     pub json: bool,
     pub next_offset: String,
@@ -41,7 +41,7 @@ pub struct NativeChunk {
 impl From<Chunk> for NativeChunk {
     fn from(c: Chunk) -> Self {
         NativeChunk {
-            data: Buffer::from(Vec::from(c.data)),
+            data: JsBytes(c.data),
             json: c.items.is_some(),
             next_offset: c.next_offset.as_str().to_string(),
             up_to_date: c.up_to_date,

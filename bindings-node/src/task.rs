@@ -1,15 +1,18 @@
 //! Running core futures for JavaScript: on the core's shared runtime, cancellable through
 //! an [`AbortToken`], with panics turned into rejections.
 //!
-//! napi's own Tokio runtime only settles the Promise: the work itself is spawned on
-//! `durable_streams_sdk::runtime`, where the connection pool lives, and napi merely awaits
-//! its `JoinHandle`. Aborting drops the core future on its runtime (which cancels the HTTP
+//! The work is spawned on `durable_streams_sdk::runtime`, where the connection pool lives,
+//! and settles its Promise from there through a napi deferred (napi's own Tokio runtime is
+//! not involved). Aborting drops the core future on its runtime (which cancels the HTTP
 //! request in flight).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use napi::Env;
+use napi::JsValue;
 use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 use tokio::sync::watch;
@@ -65,30 +68,44 @@ impl Abort {
     }
 }
 
-/// Run `fut` on the core runtime, racing it against `abort`, and await it from the caller.
-pub async fn on_core<T, F>(abort: Option<Abort>, fut: F) -> napi::Result<T>
+/// `fut` raced against `abort`.
+async fn abortable<T, F>(abort: Option<Abort>, fut: F) -> napi::Result<T>
 where
-    T: Send + 'static,
-    F: Future<Output = napi::Result<T>> + Send + 'static,
+    F: Future<Output = napi::Result<T>>,
 {
-    let task = durable_streams_sdk::runtime::spawn(async move {
-        match abort {
-            None => fut.await,
-            Some(abort) => tokio::select! {
-                biased;
-                _ = abort.triggered() => Err(error::aborted()),
-                r = fut => r,
-            },
-        }
-    });
-    match task.await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => Err(error::panicked(&panic_text(e.into_panic()))),
-        Err(_) => Err(error::local("CANCELLED", "the operation was cancelled")),
+    match abort {
+        None => fut.await,
+        Some(abort) => tokio::select! {
+            biased;
+            _ = abort.triggered() => Err(error::aborted()),
+            r = fut => r,
+        },
     }
 }
 
+/// A future whose panics become errors (the task then settles its Promise instead of
+/// leaving it pending forever).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<T, F: Future<Output = napi::Result<T>>> Future for CatchUnwind<F> {
+    type Output = napi::Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || fut.poll(cx))) {
+            Ok(p) => p,
+            Err(p) => Poll::Ready(Err(error::panicked(&panic_text(p)))),
+        }
+    }
+}
+
+type Resolver<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
+
 /// A Promise settled by a core future run on the core runtime.
+///
+/// The task runs on the core's runtime and settles the Promise from there (napi queues
+/// the settlement to the JavaScript thread): no second runtime in between, which matters
+/// on per-chunk paths (one thread hop per Promise instead of two).
 pub fn promise<'env, T, F>(
     env: &'env Env,
     abort: Option<&AbortToken>,
@@ -99,7 +116,14 @@ where
     F: Future<Output = napi::Result<T>> + Send + 'static,
 {
     let abort = Abort::from_token(abort);
-    env.spawn_future(on_core(abort, fut))
+    let (deferred, promise) = env.create_deferred::<T, Resolver<T>>()?;
+    durable_streams_sdk::runtime::spawn(async move {
+        match CatchUnwind(Box::pin(abortable(abort, fut))).await {
+            Ok(v) => deferred.resolve(Box::new(move |_| Ok(v))),
+            Err(e) => deferred.reject(e),
+        }
+    });
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
 
 pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -109,6 +133,16 @@ pub fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "panic".to_string()
+    }
+}
+
+/// Run a synchronous core call that neither spawns nor needs a reactor (e.g. enqueueing
+/// into a producer) with any panic turned into a JavaScript error. Cheaper than [`sync`],
+/// which looks up and enters the core runtime: that matters on per-message paths.
+pub fn guarded<T>(f: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(error::panicked(&panic_text(p))),
     }
 }
 
