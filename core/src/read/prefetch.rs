@@ -13,7 +13,9 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// A [`ReadSession`] driven on the shared runtime; dropping it cancels the reading.
 pub struct PrefetchedSession {
-    rx: mpsc::Receiver<Result<Chunk>>,
+    /// `Ok(None)` is sent explicitly at the end, so a closed channel without it means
+    /// the reading was cancelled.
+    rx: mpsc::Receiver<Result<Option<Chunk>>>,
     task: JoinHandle<()>,
     ended: bool,
 }
@@ -25,19 +27,8 @@ impl ReadSession {
         let task = crate::runtime::spawn(async move {
             loop {
                 let next = self.next_chunk().await;
-                let last = !matches!(next, Ok(Some(_)));
-                match next {
-                    Ok(Some(c)) => {
-                        if tx.send(Ok(c)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                    }
-                }
-                if last {
+                let more = matches!(next, Ok(Some(_)));
+                if tx.send(next).await.is_err() || !more {
                     return;
                 }
             }
@@ -83,20 +74,20 @@ impl PrefetchedSession {
         self.ended = true;
     }
 
-    fn settle(&mut self, item: Option<Result<Chunk>>) -> Result<Option<Chunk>> {
+    fn settle(&mut self, item: Option<Result<Option<Chunk>>>) -> Result<Option<Chunk>> {
         match item {
-            Some(Ok(c)) => Ok(Some(c)),
+            Some(Ok(Some(c))) => Ok(Some(c)),
+            Some(Ok(None)) => {
+                self.ended = true;
+                Ok(None)
+            }
             Some(Err(e)) => {
                 self.ended = true;
                 Err(e)
             }
             None => {
                 self.ended = true;
-                if self.task.is_finished() {
-                    Ok(None)
-                } else {
-                    Err(Error::new(ErrorKind::Cancelled, "read session stopped"))
-                }
+                Err(Error::new(ErrorKind::Cancelled, "read session stopped"))
             }
         }
     }
