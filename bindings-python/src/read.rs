@@ -2,17 +2,20 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
-use durable_streams_sdk::{self as core, SentValues};
+use durable_streams_sdk::{self as core, SentValues, runtime};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyMemoryView};
-use tokio::sync::watch;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::errors::Failure;
 use crate::pyjson;
-use crate::rt::{BResult, Ready, awaitable, block};
+use crate::rt::{BResult, Ready, SIGNAL_POLL, awaitable};
 use crate::stream::{py_bool, pyrepr, sent_maps};
 
 /// Read-only buffer over the core's bytes (no copy): what `Chunk.data`'s `memoryview`
@@ -169,12 +172,89 @@ impl Chunk {
     }
 }
 
-/// Session state shared by the iterator objects and their in-flight futures.
+/// How many chunks a session reads ahead of Python.
+const READ_AHEAD: usize = 4;
+
+/// What the read-ahead task hands over per `next_chunk`: the result, the dynamic values
+/// of the request that produced it, and, when the session has ended, where it stopped.
+struct Item {
+    result: core::Result<Option<core::Chunk>>,
+    sent: SentValues,
+    end: Option<(String, Option<String>)>,
+}
+
+/// The session running ahead on the core runtime, up to [`READ_AHEAD`] chunks into a
+/// bounded channel: a Python caller that keeps up finds the next chunk there and takes it
+/// without releasing the GIL or starting a task. Dropping it stops the reading.
+struct Pump {
+    rx: mpsc::Receiver<Item>,
+    task: JoinHandle<()>,
+}
+
+impl Pump {
+    fn start(mut session: core::ReadSession) -> Pump {
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        let task = runtime::spawn(async move {
+            loop {
+                let result = session.next_chunk().await;
+                let last = !matches!(result, Ok(Some(_)));
+                let end = last.then(|| (session.offset().to_string(), session.cursor().map(str::to_string)));
+                let item = Item { result, sent: session.sent_values().clone(), end };
+                if tx.send(item).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Pump { rx, task }
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Wakes the thread blocked in [`recv_timeout`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Wait up to `timeout` on this (non-runtime) thread for the channel: `None` on timeout.
+/// The sending task wakes this thread directly.
+fn recv_timeout<T>(rx: &mut mpsc::Receiver<T>, timeout: Duration) -> Option<Option<T>> {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Poll::Ready(v) = rx.poll_recv(&mut cx) {
+            return Some(v);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::park_timeout(left);
+    }
+}
+
+/// Session state shared by the iterator objects and their in-flight waits. `offset`,
+/// `cursor` and `sent` follow the chunks Python has taken, not the ones read ahead.
 struct State {
+    /// Not iterated yet: reading starts on the first `next`.
     session: Option<core::ReadSession>,
-    /// A read is in flight (the session is out of the slot).
-    busy: bool,
-    /// An in-flight read was interrupted (Ctrl-C, task cancelled): the session is gone.
+    /// Reading ahead; out of the slot while a caller waits on it.
+    pump: Option<Pump>,
+    abort: Option<AbortHandle>,
+    /// A wait was interrupted (Ctrl-C, task cancelled): the session is gone.
     cancelled: bool,
     finished: bool,
     offset: String,
@@ -182,133 +262,192 @@ struct State {
     sent: SentValues,
 }
 
+impl State {
+    /// Account for a taken item.
+    fn apply(&mut self, item: Item) -> BResult<Option<core::Chunk>> {
+        self.sent = item.sent;
+        if let Ok(Some(c)) = &item.result {
+            if !c.partial {
+                self.offset = c.next_offset.to_string();
+            }
+            if let Some(cursor) = &c.cursor {
+                self.cursor = Some(cursor.clone());
+            }
+        }
+        if let Some((offset, cursor)) = item.end {
+            self.offset = offset;
+            self.cursor = cursor;
+            self.end();
+        }
+        Ok(item.result?)
+    }
+
+    /// The read-ahead task went away without a last item (it panicked).
+    fn stopped(&mut self) -> BResult<Option<core::Chunk>> {
+        self.end();
+        Err(Failure::Panic("the read session's I/O task stopped".into()))
+    }
+
+    fn end(&mut self) {
+        self.finished = true;
+        self.session = None;
+        self.pump = None;
+        if let Some(a) = self.abort.take() {
+            a.abort();
+        }
+    }
+}
+
+/// A chunk taken at once, or a wait for the next one.
+enum Next {
+    Got(BResult<Option<core::Chunk>>),
+    Wait(Lease),
+}
+
 #[derive(Clone)]
-pub struct Shared(Arc<Mutex<State>>, Arc<watch::Sender<bool>>);
+pub struct Shared(Arc<Mutex<State>>);
 
 impl Shared {
     fn new(session: core::ReadSession) -> Self {
-        Shared(
-            Arc::new(Mutex::new(State {
-                offset: session.offset().to_string(),
-                cursor: session.cursor().map(str::to_string),
-                sent: SentValues::default(),
-                session: Some(session),
-                busy: false,
-                cancelled: false,
-                finished: false,
-            })),
-            Arc::new(watch::channel(false).0),
-        )
+        Shared(Arc::new(Mutex::new(State {
+            offset: session.offset().to_string(),
+            cursor: session.cursor().map(str::to_string),
+            sent: SentValues::default(),
+            session: Some(session),
+            pump: None,
+            abort: None,
+            cancelled: false,
+            finished: false,
+        })))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Take the session for one read; `None` once the session has ended.
-    fn lease(&self) -> BResult<Option<Lease>> {
+    /// The next chunk if one was read ahead (no waiting, no task), else a lease to wait with.
+    fn take(&self) -> Next {
         let mut st = self.lock();
         if st.finished {
-            return Ok(None);
+            return Next::Got(Ok(None));
         }
         if st.cancelled {
-            return Err(Failure::State(
+            return Next::Got(Err(Failure::State(
                 "CANCELLED",
                 format!(
                     "this read session was cancelled while a read was in flight; start a new one from offset {:?}",
                     st.offset
                 ),
-            ));
+            )));
         }
-        match st.session.take() {
-            Some(s) => {
-                st.busy = true;
-                Ok(Some(Lease { shared: self.clone(), session: Some(s) }))
-            }
-            None => Err(Failure::State("INVALID_ARGUMENT", "a read session serves one read at a time".into())),
+        if let Some(session) = st.session.take() {
+            let pump = Pump::start(session);
+            st.abort = Some(pump.task.abort_handle());
+            st.pump = Some(pump);
+        }
+        let Some(pump) = st.pump.as_mut() else {
+            return Next::Got(Err(Failure::State("INVALID_ARGUMENT", "a read session serves one read at a time".into())));
+        };
+        match pump.rx.try_recv() {
+            Ok(item) => Next::Got(st.apply(item)),
+            Err(mpsc::error::TryRecvError::Disconnected) => Next::Got(st.stopped()),
+            Err(mpsc::error::TryRecvError::Empty) => Next::Wait(Lease { shared: self.clone(), pump: st.pump.take() }),
         }
     }
 
-    /// End the session; a read in flight ends at once as if the session had ended.
+    /// The next chunk, waiting with the GIL released (Ctrl-C honoured) when none is ready.
+    fn next_blocking(&self, py: Python<'_>) -> PyResult<Option<core::Chunk>> {
+        match self.take() {
+            Next::Got(r) => r.map_err(|f| f.into_pyerr(py)),
+            Next::Wait(lease) => lease.wait(py),
+        }
+    }
+
+    /// End the session; a wait in flight ends at once as if the session had ended.
     fn close(&self) {
-        let mut st = self.lock();
-        st.finished = true;
-        st.session = None;
-        drop(st);
-        // Stored even with no read in flight (`send` would drop it), so a read that
-        // subscribes later still sees the session closed.
-        self.1.send_replace(true);
+        // Aborting the task closes the channel, which wakes a waiter.
+        self.lock().end();
     }
 }
 
-/// The session, out of its slot for one `next_chunk`. Dropped before completion (the
-/// Python call was interrupted or the asyncio task cancelled) it marks the session
-/// cancelled; the request in flight is dropped with it.
+/// The read-ahead channel, out of its slot for one wait. Dropped before an item arrives
+/// (the Python call was interrupted or the asyncio task cancelled) it marks the session
+/// cancelled and stops the reading.
 struct Lease {
     shared: Shared,
-    session: Option<core::ReadSession>,
+    pump: Option<Pump>,
 }
 
 impl Lease {
-    async fn next(mut self) -> BResult<Option<core::Chunk>> {
-        let session = self.session.as_mut().expect("leased session");
-        let mut closed = self.shared.1.subscribe();
-        let result = tokio::select! {
-            r = session.next_chunk() => r,
-            _ = closed.wait_for(|c| *c) => Ok(None),
-        };
-        let session = self.session.take().expect("leased session");
+    fn finish(mut self, got: Option<Item>) -> BResult<Option<core::Chunk>> {
+        let pump = self.pump.take().expect("leased pump");
         let mut st = self.shared.lock();
-        st.busy = false;
         if st.finished {
             return Ok(None); // closed meanwhile
         }
-        st.offset = session.offset().to_string();
-        st.cursor = session.cursor().map(str::to_string);
-        st.sent = session.sent_values().clone();
-        if matches!(result, Ok(None)) || session.is_done() && result.is_err() {
-            st.finished = true;
-        } else {
-            st.session = Some(session);
+        match got {
+            None => st.stopped(),
+            Some(item) => {
+                let r = st.apply(item);
+                if !st.finished {
+                    st.pump = Some(pump);
+                }
+                r
+            }
         }
-        Ok(result?)
+    }
+
+    async fn next(mut self) -> BResult<Option<core::Chunk>> {
+        let got = self.pump.as_mut().expect("leased pump").rx.recv().await;
+        self.finish(got)
+    }
+
+    /// Wait on this thread with the GIL released; every [`SIGNAL_POLL`] let Python run its
+    /// signal handlers, and if one raises (`KeyboardInterrupt`) give up the session.
+    fn wait(mut self, py: Python<'_>) -> PyResult<Option<core::Chunk>> {
+        loop {
+            let rx = &mut self.pump.as_mut().expect("leased pump").rx;
+            if let Some(got) = py.detach(|| recv_timeout(rx, SIGNAL_POLL)) {
+                return self.finish(got).map_err(|f| f.into_pyerr(py));
+            }
+            py.check_signals()?; // on error `self` drops: the session is cancelled
+        }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if self.session.take().is_some() {
-            let mut st = self.shared.lock();
-            st.busy = false;
-            st.cancelled = true;
+        if self.pump.take().is_some() {
+            self.shared.lock().cancelled = true;
         }
     }
 }
 
-/// The next chunk that carries JSON messages (empty chunks are skipped).
-async fn next_json_chunk(shared: Shared) -> BResult<Option<core::Chunk>> {
+/// Whether a chunk carries JSON messages (empty chunks are skipped); an error for a
+/// chunk of a stream that is not JSON.
+fn has_json_items(c: &core::Chunk) -> BResult<bool> {
+    match &c.items {
+        Some(items) => Ok(!items.is_empty()),
+        None if !c.data.is_empty() => {
+            Err(Failure::State("INVALID_ARGUMENT", "json(): the stream is not an application/json stream".into()))
+        }
+        None => Ok(false),
+    }
+}
+
+/// The next chunk that carries JSON messages, starting with a wait on `lease`.
+async fn next_json_chunk(shared: Shared, lease: Lease) -> BResult<Option<core::Chunk>> {
+    let mut got = lease.next().await;
     loop {
-        let Some(lease) = shared.lease()? else { return Ok(None) };
-        match lease.next().await? {
+        match got? {
             None => return Ok(None),
-            Some(c) => match &c.items {
-                Some(items) if !items.is_empty() => return Ok(Some(c)),
-                None if !c.data.is_empty() => {
-                    return Err(Failure::State(
-                        "INVALID_ARGUMENT",
-                        "json(): the stream is not an application/json stream".into(),
-                    ));
-                }
-                _ => continue,
-            },
+            Some(c) if has_json_items(&c)? => return Ok(Some(c)),
+            Some(_) => {}
         }
-    }
-}
-
-async fn next_chunk(shared: Shared) -> BResult<Option<core::Chunk>> {
-    match shared.lease()? {
-        None => Ok(None),
-        Some(lease) => lease.next().await,
+        got = match shared.take() {
+            Next::Got(r) => r,
+            Next::Wait(lease) => lease.next().await,
+        };
     }
 }
 
@@ -369,8 +508,7 @@ session_class!(ReadSession, {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Chunk>> {
-        let shared = self.shared.clone();
-        Ok(block(py, next_chunk(shared))?.map(Chunk::new))
+        Ok(self.shared.next_blocking(py)?.map(Chunk::new))
     }
 
     /// Iterate the decoded JSON messages instead of chunks (JSON streams only).
@@ -412,13 +550,20 @@ session_class!(AsyncReadSession, {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let shared = self.shared.clone();
-        awaitable(py, async move {
-            match next_chunk(shared).await? {
-                Some(c) => Ok(Chunk::new(c)),
-                None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
+        let ready = match self.shared.take() {
+            Next::Got(Ok(Some(c))) => Ready::new(Some(Bound::new(py, Chunk::new(c))?.into_any().unbind())),
+            Next::Got(Ok(None)) => Ready::failed(PyStopAsyncIteration::new_err(())),
+            Next::Got(Err(f)) => Ready::failed(f.into_pyerr(py)),
+            Next::Wait(lease) => {
+                return awaitable(py, async move {
+                    match lease.next().await? {
+                        Some(c) => Ok(Chunk::new(c)),
+                        None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
+                    }
+                });
             }
-        })
+        };
+        Bound::new(py, ready).map(Bound::into_any)
     }
 
     /// Iterate the decoded JSON messages instead of chunks (JSON streams only).
@@ -459,7 +604,13 @@ impl JsonIterator {
         if let Some(v) = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
             return Ok(Some(v));
         }
-        let Some(chunk) = block(py, next_json_chunk(self.shared.clone()))? else { return Ok(None) };
+        let chunk = loop {
+            match self.shared.next_blocking(py)? {
+                None => return Ok(None),
+                Some(c) if has_json_items(&c).map_err(|f| f.into_pyerr(py))? => break c,
+                Some(_) => {}
+            }
+        };
         let mut items = decode_items(py, &chunk)?.into_iter().map(Bound::unbind);
         let first = items.next();
         self.buffer.lock().unwrap_or_else(|p| p.into_inner()).extend(items);
@@ -510,14 +661,31 @@ impl AsyncJsonIterator {
         if let Some(v) = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
             return Bound::new(py, Ready::new(Some(v))).map(Bound::into_any);
         }
-        let shared = self.shared.clone();
-        let buffer = self.buffer.clone();
-        awaitable(py, async move {
-            match next_json_chunk(shared).await? {
-                Some(chunk) => Ok(FirstItem { chunk, buffer }),
-                None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
+        let ready = loop {
+            match self.shared.take() {
+                Next::Got(Ok(Some(c))) => match has_json_items(&c) {
+                    Ok(true) => {
+                        let first = FirstItem { chunk: c, buffer: self.buffer.clone() }.into_pyobject(py)?;
+                        break Ready::new(Some(first.unbind()));
+                    }
+                    Ok(false) => continue,
+                    Err(f) => break Ready::failed(f.into_pyerr(py)),
+                },
+                Next::Got(Ok(None)) => break Ready::failed(PyStopAsyncIteration::new_err(())),
+                Next::Got(Err(f)) => break Ready::failed(f.into_pyerr(py)),
+                Next::Wait(lease) => {
+                    let shared = self.shared.clone();
+                    let buffer = self.buffer.clone();
+                    return awaitable(py, async move {
+                        match next_json_chunk(shared, lease).await? {
+                            Some(chunk) => Ok(FirstItem { chunk, buffer }),
+                            None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
+                        }
+                    });
+                }
             }
-        })
+        };
+        Bound::new(py, ready).map(Bound::into_any)
     }
 
     /// Offset to resume from (of the underlying session).

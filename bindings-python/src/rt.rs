@@ -22,7 +22,7 @@ use pyo3_async_runtimes::generic::{ContextExt, Runtime};
 use crate::errors::Failure;
 
 /// How often a blocking call wakes up to let Python run signal handlers (Ctrl-C).
-const SIGNAL_POLL: Duration = Duration::from_millis(50);
+pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// The core's shared runtime, seen through pyo3-async-runtimes' generic runtime traits.
 pub struct CoreRt;
@@ -144,15 +144,21 @@ pub fn guard<T>(py: Python<'_>, f: impl FnOnce() -> BResult<T>) -> PyResult<T> {
 }
 
 /// An awaitable that is already complete: `await` returns `value` without a round trip
-/// through the event loop (used for the producer's non-blocking fast path).
+/// through the event loop (the producer's non-blocking fast path, a read-ahead chunk).
 #[pyclass(module = "durable_streams_sdk._native")]
 pub struct Ready {
     value: Option<Py<PyAny>>,
+    error: Option<PyErr>,
 }
 
 impl Ready {
     pub fn new(value: Option<Py<PyAny>>) -> Self {
-        Ready { value }
+        Ready { value, error: None }
+    }
+
+    /// An awaitable that is already complete with an exception: `await` raises `error`.
+    pub fn failed(error: PyErr) -> Self {
+        Ready { value: None, error: Some(error) }
     }
 }
 
@@ -167,6 +173,9 @@ impl Ready {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
         let value = self.value.take().unwrap_or_else(|| py.None());
         Err(pyo3::exceptions::PyStopIteration::new_err((value,)))
     }

@@ -129,6 +129,58 @@ def test_large_responses_come_in_partial_chunks(client: ds.Client, path: str) ->
     assert all(c.partial for c in chunks[:-1]) and not chunks[-1].partial
 
 
+def test_offset_follows_taken_chunks_not_read_ahead(client: ds.Client, path: str) -> None:
+    # The session reads ahead in the background; its offset and cursor describe what
+    # the caller has taken, and only complete (non-partial) chunks move the offset.
+    s = client.stream(path)
+    s.create(content_type="application/octet-stream")
+    s.append(bytes(range(256)) * 400)
+    session = s.read(live="long-poll", max_chunk_bytes=1000)
+    start = session.offset
+    first = next(session)
+    assert first.partial and session.offset == start
+    rest = [first]
+    while rest[-1].partial:
+        rest.append(next(session))
+    tail1 = rest[-1].next_offset
+    assert session.offset == tail1 and session.cursor == rest[-1].cursor
+    s.append(b"b")
+    s.append(b"c")
+    time.sleep(0.5)  # both appends are read ahead by now
+    assert session.offset == tail1
+    got = next(session)
+    while got.status == 204:  # an idle long-poll may come in between
+        got = next(session)
+    assert session.offset == got.next_offset != tail1
+    session.close()
+    assert list(session) == [] and session.offset == got.next_offset
+
+
+def test_async_offset_follows_taken_chunks(server_url: str, path: str) -> None:
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="application/json")
+        for i in range(3):
+            await s.append_json({"i": i})
+        session = s.read(live="sse")
+        seen: list[object] = []
+        async for chunk in session:
+            seen += chunk.json()
+            assert session.offset == chunk.next_offset
+            if len(seen) == 3:
+                break
+        await asyncio.sleep(0.3)
+        await s.append_json({"i": 3})
+        await asyncio.sleep(0.3)  # read ahead, not taken
+        assert session.offset == chunk.next_offset
+        items = session.json()
+        assert await items.__anext__() == {"i": 3}
+        assert session.offset != chunk.next_offset
+        session.close()
+
+    asyncio.run(main())
+
+
 def test_read_errors(client: ds.Client, path: str) -> None:
     with pytest.raises(ds.StreamNotFoundError) as e:
         next(client.stream(path).read(offset="now", live="long-poll"))
