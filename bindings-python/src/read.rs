@@ -2,16 +2,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
 
-use durable_streams_sdk::{self as core, SentValues, runtime};
+use durable_streams_sdk::{self as core, SentValues};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyMemoryView};
-use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 
 use crate::errors::Failure;
 use crate::pyjson;
@@ -175,84 +172,13 @@ impl Chunk {
 /// How many chunks a session reads ahead of Python.
 const READ_AHEAD: usize = 4;
 
-/// What the read-ahead task hands over per `next_chunk`: the result, the dynamic values
-/// of the request that produced it, and, when the session has ended, where it stopped.
-struct Item {
-    result: core::Result<Option<core::Chunk>>,
-    sent: SentValues,
-    end: Option<(String, Option<String>)>,
-}
-
-/// The session running ahead on the core runtime, up to [`READ_AHEAD`] chunks into a
-/// bounded channel: a Python caller that keeps up finds the next chunk there and takes it
-/// without releasing the GIL or starting a task. Dropping it stops the reading.
-struct Pump {
-    rx: mpsc::Receiver<Item>,
-    task: JoinHandle<()>,
-}
-
-impl Pump {
-    fn start(mut session: core::ReadSession) -> Pump {
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        let task = runtime::spawn(async move {
-            loop {
-                let result = session.next_chunk().await;
-                let last = !matches!(result, Ok(Some(_)));
-                let end = last.then(|| (session.offset().to_string(), session.cursor().map(str::to_string)));
-                let item = Item { result, sent: session.sent_values().clone(), end };
-                if tx.send(item).await.is_err() || last {
-                    return;
-                }
-            }
-        });
-        Pump { rx, task }
-    }
-}
-
-impl Drop for Pump {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Wakes the thread blocked in [`recv_timeout`].
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Wait up to `timeout` on this (non-runtime) thread for the channel: `None` on timeout.
-/// The sending task wakes this thread directly.
-fn recv_timeout<T>(rx: &mut mpsc::Receiver<T>, timeout: Duration) -> Option<Option<T>> {
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Poll::Ready(v) = rx.poll_recv(&mut cx) {
-            return Some(v);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        std::thread::park_timeout(left);
-    }
-}
-
 /// Session state shared by the iterator objects and their in-flight waits. `offset`,
 /// `cursor` and `sent` follow the chunks Python has taken, not the ones read ahead.
 struct State {
     /// Not iterated yet: reading starts on the first `next`.
     session: Option<core::ReadSession>,
-    /// Reading ahead; out of the slot while a caller waits on it.
-    pump: Option<Pump>,
+    /// Reading ahead on the core runtime; out of the slot while a caller waits on it.
+    pump: Option<core::PrefetchedSession>,
     abort: Option<AbortHandle>,
     /// A wait was interrupted (Ctrl-C, task cancelled): the session is gone.
     cancelled: bool,
@@ -263,29 +189,15 @@ struct State {
 }
 
 impl State {
-    /// Account for a taken item.
-    fn apply(&mut self, item: Item) -> BResult<Option<core::Chunk>> {
-        self.sent = item.sent;
-        if let Ok(Some(c)) = &item.result {
-            if !c.partial {
-                self.offset = c.next_offset.to_string();
-            }
-            if let Some(cursor) = &c.cursor {
-                self.cursor = Some(cursor.clone());
-            }
-        }
-        if let Some((offset, cursor)) = item.end {
-            self.offset = offset;
-            self.cursor = cursor;
+    /// Account for a step taken from the read-ahead session.
+    fn apply(&mut self, pump: &core::PrefetchedSession, result: core::Result<Option<core::Chunk>>) -> BResult<Option<core::Chunk>> {
+        self.sent = pump.sent_values().clone();
+        self.offset = pump.offset().to_string();
+        self.cursor = pump.cursor().map(str::to_string);
+        if pump.is_done() {
             self.end();
         }
-        Ok(item.result?)
-    }
-
-    /// The read-ahead task went away without a last item (it panicked).
-    fn stopped(&mut self) -> BResult<Option<core::Chunk>> {
-        self.end();
-        Err(Failure::Panic("the read session's I/O task stopped".into()))
+        Ok(result?)
     }
 
     fn end(&mut self) {
@@ -341,17 +253,22 @@ impl Shared {
             )));
         }
         if let Some(session) = st.session.take() {
-            let pump = Pump::start(session);
-            st.abort = Some(pump.task.abort_handle());
+            let pump = session.prefetch(READ_AHEAD);
+            st.abort = Some(pump.abort_handle());
             st.pump = Some(pump);
         }
-        let Some(pump) = st.pump.as_mut() else {
+        let Some(mut pump) = st.pump.take() else {
             return Next::Got(Err(Failure::State("INVALID_ARGUMENT", "a read session serves one read at a time".into())));
         };
-        match pump.rx.try_recv() {
-            Ok(item) => Next::Got(st.apply(item)),
-            Err(mpsc::error::TryRecvError::Disconnected) => Next::Got(st.stopped()),
-            Err(mpsc::error::TryRecvError::Empty) => Next::Wait(Lease { shared: self.clone(), pump: st.pump.take() }),
+        match pump.try_next() {
+            Some(result) => {
+                let r = st.apply(&pump, result);
+                if !st.finished {
+                    st.pump = Some(pump);
+                }
+                Next::Got(r)
+            }
+            None => Next::Wait(Lease { shared: self.clone(), pump: Some(pump) }),
         }
     }
 
@@ -375,30 +292,25 @@ impl Shared {
 /// cancelled and stops the reading.
 struct Lease {
     shared: Shared,
-    pump: Option<Pump>,
+    pump: Option<core::PrefetchedSession>,
 }
 
 impl Lease {
-    fn finish(mut self, got: Option<Item>) -> BResult<Option<core::Chunk>> {
+    fn finish(mut self, got: core::Result<Option<core::Chunk>>) -> BResult<Option<core::Chunk>> {
         let pump = self.pump.take().expect("leased pump");
         let mut st = self.shared.lock();
         if st.finished {
             return Ok(None); // closed meanwhile
         }
-        match got {
-            None => st.stopped(),
-            Some(item) => {
-                let r = st.apply(item);
-                if !st.finished {
-                    st.pump = Some(pump);
-                }
-                r
-            }
+        let r = st.apply(&pump, got);
+        if !st.finished {
+            st.pump = Some(pump);
         }
+        r
     }
 
     async fn next(mut self) -> BResult<Option<core::Chunk>> {
-        let got = self.pump.as_mut().expect("leased pump").rx.recv().await;
+        let got = self.pump.as_mut().expect("leased pump").next_chunk().await;
         self.finish(got)
     }
 
@@ -406,8 +318,8 @@ impl Lease {
     /// signal handlers, and if one raises (`KeyboardInterrupt`) give up the session.
     fn wait(mut self, py: Python<'_>) -> PyResult<Option<core::Chunk>> {
         loop {
-            let rx = &mut self.pump.as_mut().expect("leased pump").rx;
-            if let Some(got) = py.detach(|| recv_timeout(rx, SIGNAL_POLL)) {
+            let pump = self.pump.as_mut().expect("leased pump");
+            if let Some(got) = py.detach(|| pump.blocking_next_timeout(SIGNAL_POLL)) {
                 return self.finish(got).map_err(|f| f.into_pyerr(py));
             }
             py.check_signals()?; // on error `self` drops: the session is cancelled

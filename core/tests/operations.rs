@@ -863,6 +863,8 @@ async fn prefetched_session_reads_ahead_and_ends_once() {
     }
     assert_eq!(text, "0;1;2;3;4;5;");
     assert_eq!(closed, 1);
+    // Offset follows the chunks taken: the stream's final offset.
+    assert_eq!(p.offset(), &s.head().await.unwrap().next_offset);
     assert!(p.next_chunk().await.unwrap().is_none(), "stays ended");
     // A prefetched session that is ready hands out without waiting.
     let mut q = s.read(ReadOptions::default()).prefetch(4);
