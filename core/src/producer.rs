@@ -250,14 +250,14 @@ impl Producer {
     /// buffer limit is reached. On a JSON stream `data` is the text of one JSON value.
     pub async fn append(&self, data: impl Into<Bytes>) -> Result<()> {
         let (data, permit) = self.admit(data.into()).await?;
-        self.enqueue(Cmd::Append { data, permit, ack: None })
+        self.send_cmd(Cmd::Append { data, permit, ack: None })
     }
 
     /// Like [`Producer::append`], returning an acknowledgement to await.
     pub async fn append_with_ack(&self, data: impl Into<Bytes>) -> Result<AppendAck> {
         let (data, permit) = self.admit(data.into()).await?;
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Cmd::Append { data, permit, ack: Some(tx) })?;
+        self.send_cmd(Cmd::Append { data, permit, ack: Some(tx) })?;
         Ok(AppendAck(rx))
     }
 
@@ -279,7 +279,7 @@ impl Producer {
         } else {
             (None, None)
         };
-        self.enqueue(Cmd::Append { data, permit, ack })?;
+        self.send_cmd(Cmd::Append { data, permit, ack })?;
         Ok(rx)
     }
 
@@ -343,10 +343,6 @@ impl Producer {
         let permit =
             self.budget.clone().acquire_many_owned(need).await.map_err(|_| closed_error("producer stopped"))?;
         Ok((data, permit))
-    }
-
-    fn enqueue(&self, cmd: Cmd) -> Result<()> {
-        self.send_cmd(cmd)
     }
 
     fn send_cmd(&self, cmd: Cmd) -> Result<()> {

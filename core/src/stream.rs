@@ -1,7 +1,6 @@
 //! Stream handles and the one-request operations: create, append, close, delete, head.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -455,5 +454,3 @@ where
     Ok(out.freeze())
 }
 
-#[allow(dead_code)]
-const _: Duration = Duration::ZERO;

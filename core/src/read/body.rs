@@ -97,7 +97,7 @@ impl BodyReader {
                 let mut items = Vec::new();
                 splitter.feed(&raw, &mut items)?;
                 if ended {
-                    splitter.finish(&mut items)?;
+                    splitter.finish()?;
                 }
                 // A body that arrived whole is already the array text; no copy then.
                 let data = if ended && self.delivered == 0 { raw } else { json_array_of(&items)? };

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 
 use self::body::{BodyReader, Framing};
@@ -439,7 +439,6 @@ impl ReadSession {
         if let Some(c) = headers::get_str(h, STREAM_CURSOR).filter(|s| !s.is_empty()) {
             self.cursor = Some(c.to_string());
         }
-        let _ = h.get(CONTENT_TYPE);
         Ok(ResponseMeta {
             start: self.offset.clone(),
             next_offset,
