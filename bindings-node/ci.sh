@@ -92,4 +92,9 @@ if [[ $test_rc -ne 0 || $conf_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ pa
   echo "bindings-node: FAILED"
   exit 1
 fi
+pass="$(grep -oE '^ℹ pass [0-9]+' "$work/node-test.log" | grep -oE '[0-9]+' | tail -n 1)"
+fail="$(grep -oE '^ℹ fail [0-9]+' "$work/node-test.log" | grep -oE '[0-9]+' | tail -n 1)"
+skip="$(grep -oE '^ℹ skipped [0-9]+' "$work/node-test.log" | grep -oE '[0-9]+' | tail -n 1)"
+echo "summary: node:test (installed package): ${pass:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
+echo "summary: ${conf_line/#conformance:/conformance, Node adapter:}"
 echo "bindings-node: OK"

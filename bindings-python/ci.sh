@@ -44,5 +44,5 @@ DS_PYTHON="$venv/bin/python" node tests/runner/conformance.mjs --adapter tests/a
 conf_summary="$(grep -E 'passed, [0-9]+ failed' "$conf_log" | tail -1)"
 
 step "summary"
-echo "pytest (installed wheel): $pytest_summary"
-echo "$conf_summary"
+echo "summary: pytest (installed wheel): $pytest_summary"
+echo "summary: ${conf_summary/#conformance:/conformance, Python adapter:}"

@@ -39,11 +39,15 @@ summary+=("runner self-test (node:test): $( (grep -E '^(ℹ|#) (pass|fail) ' "$l
 run conformance-rust node tests/runner/conformance.mjs --adapter tests/adapters/rust
 summary+=("conformance, Rust adapter: $(tail -n 1 "$logs/conformance-rust.log" | sed 's/^conformance: //')")
 
-for binding in node python; do
-  if [ -x "bindings-$binding/ci.sh" ]; then
-    run "binding-$binding" "bindings-$binding/ci.sh"
-    while IFS= read -r line; do summary+=("$binding binding, $line"); done \
-      < <({ grep -E '^(conformance|pytest|node:test)' "$logs/binding-$binding.log" || true; } | { grep -E '[0-9]+ passed|pass [0-9]+' || true; } | tail -n 2)
+# Every binding with a ci.sh is a section of its own; each prints its runners' results as
+# lines "summary: WHAT: N passed, N failed[, N skipped]", which are collected as they are.
+for ci in bindings-*/ci.sh; do
+  name="$(basename "$(dirname "$ci")")"
+  run "$name" bash "$ci"
+  while IFS= read -r line; do summary+=("$name: ${line#summary: }"); done \
+    < <(grep -E '^summary: ' "$logs/$name.log" || true)
+  if ! grep -qE '^summary: ' "$logs/$name.log"; then
+    echo "$name printed no summary line" >&2; exit 1
   fi
 done
 
