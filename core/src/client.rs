@@ -403,14 +403,63 @@ impl ClientInner {
 }
 
 pub(crate) fn transport_error(e: reqwest::Error, url: &Url) -> Error {
-    if e.is_timeout() {
-        Error::new(ErrorKind::Timeout, format!("request to {url} timed out")).with_source(e)
+    let cause = network_cause(&e);
+    let why = cause_text(cause);
+    let err = if e.is_timeout() {
+        Error::new(ErrorKind::Timeout, format!("request to {url} timed out"))
     } else if e.is_connect() {
-        Error::new(ErrorKind::Network, format!("cannot connect to {url}")).with_source(e)
+        Error::new(ErrorKind::Network, format!("cannot connect to {url}: {why}"))
     } else if e.is_decode() {
-        Error::new(ErrorKind::MalformedResponse, format!("cannot decode response from {url}")).with_source(e)
+        Error::new(ErrorKind::MalformedResponse, format!("cannot decode response from {url}"))
     } else {
-        Error::new(ErrorKind::Network, format!("request to {url} failed: {e}")).with_source(e)
+        Error::new(ErrorKind::Network, format!("request to {url} failed: {why}"))
+    };
+    err.with_cause(cause).with_source(e)
+}
+
+/// What a transport failure was, from the innermost error that says so: users need
+/// "connection refused" vs "DNS" vs "TLS" to know where to look.
+fn network_cause(e: &reqwest::Error) -> &'static str {
+    use std::io::ErrorKind as Io;
+    if e.is_timeout() {
+        return if e.is_connect() { "connect_timeout" } else { "timeout" };
+    }
+    let mut text = String::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                Io::ConnectionRefused => return "connection_refused",
+                Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof => return "reset",
+                Io::TimedOut => return "timeout",
+                _ => {}
+            }
+        }
+        text.push_str(&err.to_string().to_ascii_lowercase());
+        text.push('\n');
+        next = err.source();
+    }
+    if text.contains("dns") || text.contains("failed to lookup") || text.contains("name or service not known") {
+        "dns"
+    } else if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+        "tls"
+    } else if text.contains("connection refused") {
+        "connection_refused"
+    } else if text.contains("reset") || text.contains("closed before message completed") || text.contains("broken pipe") {
+        "reset"
+    } else {
+        "other"
+    }
+}
+
+fn cause_text(cause: &str) -> &'static str {
+    match cause {
+        "connection_refused" => "connection refused",
+        "dns" => "the host name could not be resolved (DNS)",
+        "reset" => "the connection was reset or closed early",
+        "tls" => "TLS handshake or certificate failure",
+        "timeout" | "connect_timeout" => "timed out",
+        _ => "network error",
     }
 }
 

@@ -187,7 +187,7 @@ impl Consumer {
     pub fn spawn(self, handler: Arc<dyn ConsumerHandler>) -> ConsumerHandle {
         let (control_tx, control_rx) = watch::channel(Control::Run);
         let checkpoint = Arc::new(Mutex::new(self.checkpoint.clone()));
-        let task = tokio::spawn(drive(self, handler, control_rx, checkpoint.clone()));
+        let task = crate::runtime::spawn(drive(self, handler, control_rx, checkpoint.clone()));
         ConsumerHandle { control: control_tx, checkpoint, task: Some(task) }
     }
 }

@@ -69,6 +69,22 @@ pub enum ErrorKind {
     /// Application code called by the SDK (a dynamic header provider, a consumer
     /// handler) failed; the original error is the source.
     Callback,
+    /// The caller aborted the operation (an `AbortSignal`, a cancelled coroutine).
+    Aborted,
+    /// A bug: a panic inside the SDK, caught at the language boundary.
+    Internal,
+}
+
+/// A duration as people write it in a message: `250 ms`, `1.5 s`, `30 s`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 /// The SDK's error: a kind, a message naming the stream, and the HTTP status if any.
@@ -76,6 +92,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     status: Option<u16>,
+    cause: Option<&'static str>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -83,7 +100,7 @@ impl Error {
     /// An error of the given kind (bindings use it for failures on their side, e.g.
     /// [`ErrorKind::Callback`]).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), status: None, source: None }
+        Error { kind, message: message.into(), status: None, cause: None, source: None }
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -100,6 +117,23 @@ impl Error {
     /// Application code called by the SDK failed.
     pub fn callback(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Callback, message)
+    }
+
+    /// A panic (or another bug) caught at a language boundary.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Internal, message)
+    }
+
+    /// Name what a network failure was, in the words of [`Error::cause`].
+    pub fn with_cause(mut self, cause: &'static str) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// For network failures and timeouts: `"connection_refused"`, `"dns"`, `"reset"`,
+    /// `"tls"`, `"timeout"`, `"connect_timeout"` or `"other"`.
+    pub fn cause(&self) -> Option<&'static str> {
+        self.cause
     }
 
     pub fn invalid_argument(field: &'static str, why: impl fmt::Display) -> Self {
@@ -152,6 +186,8 @@ impl Error {
             ErrorKind::Closed => "CLOSED",
             ErrorKind::BufferFull => "BUFFER_FULL",
             ErrorKind::Callback => "CALLBACK_FAILED",
+            ErrorKind::Aborted => "ABORTED",
+            ErrorKind::Internal => "INTERNAL",
         }
     }
 
@@ -171,7 +207,12 @@ impl Error {
             ErrorKind::Network => "NETWORK_ERROR",
             ErrorKind::Timeout => "TIMEOUT",
             ErrorKind::NotSupported => "NOT_SUPPORTED",
-            ErrorKind::Cancelled | ErrorKind::Closed | ErrorKind::BufferFull | ErrorKind::Callback => "INTERNAL_ERROR",
+            ErrorKind::Cancelled
+            | ErrorKind::Aborted
+            | ErrorKind::Closed
+            | ErrorKind::BufferFull
+            | ErrorKind::Callback
+            | ErrorKind::Internal => "INTERNAL_ERROR",
             _ => "UNEXPECTED_STATUS",
         }
     }
@@ -207,6 +248,9 @@ impl fmt::Debug for Error {
         if let Some(s) = self.status {
             d.field("status", &s);
         }
+        if let Some(c) = self.cause {
+            d.field("cause", &c);
+        }
         if let Some(src) = &self.source {
             d.field("source", &src.to_string());
         }
@@ -231,6 +275,7 @@ impl Clone for Error {
                 _ => self.message.clone(),
             },
             status: self.status,
+            cause: self.cause,
             source: None,
         }
     }

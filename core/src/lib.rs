@@ -29,12 +29,17 @@
 //! - [`ReadSession`]: catch-up, long-poll, SSE and auto reads yielding [`Chunk`]s,
 //!   or JSON messages through [`JsonItems`].
 //! - [`Error`]: one error type; [`Error::code`] is stable across every binding.
+//! - [`Producer`] (exactly-once batching writes) and [`Consumer`] (follow a stream,
+//!   pull or pushed to a handler).
+//! - [`ffi`]: the layer every language binding is written against (flat errors and
+//!   the error table, pull handles, panic-safe spawning on the shared [`runtime`]).
 //!
 //! [Durable Streams]: https://github.com/durable-streams/durable-streams
 
 mod client;
 mod consumer;
 mod error;
+pub mod ffi;
 mod headers;
 mod offset;
 mod producer;

@@ -37,6 +37,31 @@ pub enum AppendRetry {
     AtLeastOnce,
 }
 
+impl AppendRetry {
+    /// `when-unprocessed` or `at-least-once`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppendRetry::WhenUnprocessed => "when-unprocessed",
+            AppendRetry::AtLeastOnce => "at-least-once",
+        }
+    }
+}
+
+impl std::str::FromStr for AppendRetry {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<AppendRetry, Self::Err> {
+        match s {
+            "when-unprocessed" | "when_unprocessed" | "whenUnprocessed" => Ok(AppendRetry::WhenUnprocessed),
+            "at-least-once" | "at_least_once" | "atLeastOnce" => Ok(AppendRetry::AtLeastOnce),
+            other => Err(crate::error::Error::invalid_argument(
+                "appendRetry",
+                format!("unknown value {other:?} (expected when-unprocessed or at-least-once)"),
+            )),
+        }
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {

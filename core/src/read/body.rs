@@ -114,7 +114,10 @@ impl BodyReader {
 pub(crate) async fn next_bytes(resp: &mut Response, idle: Duration) -> Result<Option<Bytes>> {
     tokio::time::timeout(idle, resp.chunk())
         .await
-        .map_err(|_| Error::new(ErrorKind::Timeout, format!("no data from {} for {idle:?}", resp.url())))?
+        .map_err(|_| {
+            let idle = crate::error::human_duration(idle);
+            Error::new(ErrorKind::Timeout, format!("no data from {} for {idle}", resp.url())).with_cause("timeout")
+        })?
         .map_err(|e| crate::client::transport_error(e, resp.url()))
 }
 

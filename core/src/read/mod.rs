@@ -44,6 +44,39 @@ pub enum LiveMode {
     Auto,
 }
 
+impl LiveMode {
+    /// The name every binding accepts: `off`, `long-poll`, `sse`, `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveMode::Off => "off",
+            LiveMode::LongPoll => "long-poll",
+            LiveMode::Sse => "sse",
+            LiveMode::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for LiveMode {
+    type Err = Error;
+
+    /// Also accepts the spellings languages use for the same modes: `false`,
+    /// `catchup`, `long_poll`, `longPoll`, `true`.
+    fn from_str(s: &str) -> Result<LiveMode> {
+        Ok(match s {
+            "off" | "false" | "catchup" | "catch-up" => LiveMode::Off,
+            "long-poll" | "long_poll" | "longPoll" | "longpoll" => LiveMode::LongPoll,
+            "sse" => LiveMode::Sse,
+            "auto" | "true" => LiveMode::Auto,
+            other => {
+                return Err(Error::invalid_argument(
+                    "live",
+                    format!("unknown live mode {other:?} (expected off, long-poll, sse or auto)"),
+                ));
+            }
+        })
+    }
+}
+
 /// Options for [`Stream::read`].
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
@@ -148,7 +181,6 @@ pub struct ReadSession {
     failures: u32,
     sse_young_deaths: u32,
     sent: SentValues,
-    queued: VecDeque<Chunk>,
 }
 
 /// The protocol headers of a response whose body is being streamed.
@@ -177,7 +209,6 @@ impl ReadSession {
             failures: 0,
             sse_young_deaths: 0,
             sent: SentValues::default(),
-            queued: VecDeque::new(),
         }
     }
 
@@ -192,7 +223,7 @@ impl ReadSession {
 
     /// `true` once the session has ended (closed stream, or caught up in catch-up mode).
     pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done && self.queued.is_empty()
+        self.phase == Phase::Done
     }
 
     /// Dynamic header/param values used on the most recent request.
@@ -202,9 +233,6 @@ impl ReadSession {
 
     /// The next chunk, or `None` when the session has ended.
     pub async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
-        if let Some(c) = self.queued.pop_front() {
-            return Ok(Some(c));
-        }
         loop {
             let result = match self.phase {
                 Phase::Done => return Ok(None),
@@ -423,7 +451,7 @@ impl ReadSession {
             Ok(r) => r,
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
-                format!("no response from {} within {:?}", self.stream.url, started.elapsed()),
+                format!("no response from {} within {}", self.stream.url, crate::error::human_duration(started.elapsed())),
             )),
         }
     }
