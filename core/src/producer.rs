@@ -15,15 +15,15 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -43,7 +43,9 @@ pub struct ProducerOptions {
     pub epoch: u64,
     /// On a stale epoch, take over at the server's epoch + 1 instead of failing.
     pub auto_claim: bool,
-    /// Most messages in one request.
+    /// Most messages in one request. The default is high enough that batches are cut
+    /// by `max_batch_bytes` alone, as the other clients do: a count cap of 100 made
+    /// small messages cost one request per 100 (issue 8's W1 measurement).
     pub max_batch_items: usize,
     /// Most body bytes in one request (a single larger message travels alone).
     pub max_batch_bytes: usize,
@@ -84,7 +86,7 @@ impl ProducerOptions {
             producer_id: producer_id.into(),
             epoch: 0,
             auto_claim: false,
-            max_batch_items: 100,
+            max_batch_items: DEFAULT_MAX_BATCH_ITEMS,
             max_batch_bytes: 1 << 20,
             linger: Duration::from_millis(5),
             max_in_flight: 5,
@@ -173,6 +175,9 @@ pub struct RawProducerOptions {
 
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// Default [`ProducerOptions::max_batch_items`]; fits every binding's integer type.
+pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1 << 20;
+
 /// Where an acknowledged message landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acked {
@@ -195,167 +200,444 @@ impl Future for AppendAck {
     }
 }
 
-enum Cmd {
-    Append { data: Bytes, permit: OwnedSemaphorePermit, ack: Option<oneshot::Sender<Result<Acked>>> },
-    Flush(oneshot::Sender<Result<()>>),
-    Close { data: Option<Bytes>, reply: oneshot::Sender<Result<CloseResult>> },
-    Detach(oneshot::Sender<Result<()>>),
+/// What [`Producer::enqueue`] did with a message. In every case the message's place
+/// in the stream is already fixed: it comes after everything enqueued before the call.
+pub enum Enqueued {
+    /// Buffered; no acknowledgement was asked for.
+    Accepted,
+    /// Buffered; resolves when the message is stored.
+    Ack(AppendAck),
+    /// The buffer limit is reached: the message waits in line for room.
+    Wait(EnqueueWait),
+}
+
+/// A message waiting for buffer room. Resolves once it is buffered (to its
+/// acknowledgement if one was asked for), or to the error that stopped the producer
+/// first. Dropping it does not withdraw the message: its place stays reserved.
+pub struct EnqueueWait {
+    admitted: oneshot::Receiver<Result<()>>,
+    ack: Option<AppendAck>,
+}
+
+impl Future for EnqueueWait {
+    type Output = Result<Option<AppendAck>>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        Pin::new(&mut this.admitted).poll(cx).map(|r| match r {
+            Ok(Ok(())) => Ok(this.ack.take()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(closed_error("producer stopped")),
+        })
+    }
 }
 
 /// The idempotent producer. Cheap to clone; clones feed the same batches.
 #[derive(Clone)]
 pub struct Producer {
-    tx: mpsc::UnboundedSender<Cmd>,
-    shared: Arc<Shared>,
-    budget: Arc<Semaphore>,
-    json: bool,
-    buffer_limit: usize,
+    handle: Arc<Handle>,
 }
 
+/// Dropped with the last clone of a [`Producer`]: lets the driver finish and exit.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.lock().handles_gone = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+const KIND_UNKNOWN: u8 = 0;
+const KIND_JSON: u8 = 1;
+const KIND_OTHER: u8 = 2;
+
+/// State shared by every handle and the driver task. Callers touch it under one short
+/// lock per call and wake the driver only when there is something for it to do (a
+/// batch to send, a linger timer to arm, a flush or close), so a message costs a
+/// lock and a copy of its handle, not a task wake-up.
 struct Shared {
-    /// Set once the producer failed, closed or detached: appends are refused.
-    stopped: Mutex<Option<Error>>,
+    state: Mutex<State>,
+    wake: Notify,
+    /// `KIND_*`: whether messages must be JSON; unknown until learned (lazy start).
+    kind: AtomicU8,
     epoch: AtomicU64,
     next_seq: AtomicU64,
+    buffer_limit: usize,
+    max_batch_items: usize,
+    max_batch_bytes: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Set once the producer failed, closed or detached: enqueues are refused.
+    stopped: Option<Error>,
+    open: Pending,
+    /// Full batches in call order, not yet taken by the driver.
+    sealed: VecDeque<Pending>,
+    /// Cost of every buffered message that has not landed or failed yet.
+    buffered: usize,
+    /// Messages that found the buffer full, in call order.
+    waiting: VecDeque<Waiter>,
+    /// Messages enqueued so far (buffered or waiting): a flush waits for all of them.
+    reserved: u64,
+    control: VecDeque<Control>,
+    handles_gone: bool,
+}
+
+/// Messages on their way into one batch.
+#[derive(Default)]
+struct Pending {
+    msgs: Vec<Bytes>,
+    /// Body bytes (JSON: with a separator per message).
+    bytes: usize,
+    cost: usize,
+    acks: Vec<oneshot::Sender<Result<Acked>>>,
+    /// Some message was enqueued before the content type was known: check it later.
+    unchecked: bool,
+    since: Option<std::time::Instant>,
+}
+
+struct Waiter {
+    msgs: Vec<Bytes>,
+    cost: usize,
+    unchecked: bool,
+    ack: Option<oneshot::Sender<Result<Acked>>>,
+    admitted: oneshot::Sender<Result<()>>,
+}
+
+enum Control {
+    Flush { target: u64, reply: oneshot::Sender<Result<()>> },
+    Close { data: Option<FinalMessage>, reply: oneshot::Sender<Result<CloseResult>> },
+    Detach(oneshot::Sender<Result<()>>),
+}
+
+enum FinalMessage {
+    /// Ready to send.
+    Body(Bytes),
+    /// Given before the content type was known: wrapped (JSON) once it is.
+    Raw(Bytes),
+}
+
+impl State {
+    /// Buffer `msgs` at the end of the open batch, sealing batches as they fill.
+    /// Returns whether the driver must be woken.
+    fn push(&mut self, cfg: &Shared, msgs: Vec<Bytes>, cost: usize, unchecked: bool, mut ack: Option<oneshot::Sender<Result<Acked>>>) -> bool {
+        let mut wake = false;
+        let sep = usize::from(cfg.kind.load(Ordering::Relaxed) != KIND_OTHER);
+        self.buffered += cost;
+        // The batch's cost is charged to the batch holding the last message, which
+        // stays buffered at least as long as any message of the call.
+        let mut cost = cost;
+        let count = msgs.len();
+        for (i, m) in msgs.into_iter().enumerate() {
+            let size = m.len() + sep;
+            if !self.open.msgs.is_empty()
+                && (self.open.bytes + size > cfg.max_batch_bytes || self.open.msgs.len() >= cfg.max_batch_items)
+            {
+                wake |= self.seal();
+            }
+            if self.open.msgs.is_empty() {
+                self.open.since = Some(std::time::Instant::now());
+                wake = true; // arm the linger timer
+            }
+            self.open.bytes += size;
+            self.open.unchecked |= unchecked;
+            self.open.msgs.push(m);
+            if i + 1 == count {
+                self.open.cost += std::mem::take(&mut cost);
+                if let Some(ack) = ack.take() {
+                    self.open.acks.push(ack);
+                }
+            }
+        }
+        if self.open.msgs.len() >= cfg.max_batch_items || self.open.bytes >= cfg.max_batch_bytes {
+            wake |= self.seal();
+        }
+        wake
+    }
+
+    fn seal(&mut self) -> bool {
+        if self.open.msgs.is_empty() {
+            return false;
+        }
+        self.sealed.push_back(std::mem::take(&mut self.open));
+        true
+    }
+
+    /// Move waiting messages into the buffer while there is room, in order.
+    fn admit_waiting(&mut self, cfg: &Shared) -> bool {
+        let mut wake = false;
+        while let Some(w) = self.waiting.front() {
+            if !fits(self.buffered, w.cost, cfg.buffer_limit) {
+                break;
+            }
+            let Some(w) = self.waiting.pop_front() else { break };
+            wake |= self.push(cfg, w.msgs, w.cost, w.unchecked, w.ack);
+            let _ = w.admitted.send(Ok(()));
+        }
+        wake
+    }
+}
+
+/// Room for `cost` more? An empty buffer takes anything, so that a call whose
+/// messages together exceed the limit still gets through, alone.
+fn fits(buffered: usize, cost: usize, limit: usize) -> bool {
+    buffered == 0 || buffered + cost <= limit
 }
 
 fn closed_error(why: &str) -> Error {
     Error::new(ErrorKind::Closed, format!("producer is closed: {why}"))
 }
 
+fn buffer_full(limit: usize) -> Error {
+    Error::new(ErrorKind::BufferFull, format!("producer buffer limit of {limit} bytes reached"))
+}
+
 impl Producer {
-    /// Start a producer on `stream`. Learns the stream's content type (one `HEAD`)
-    /// unless it is given or already known.
+    /// Start a producer on `stream`. Never waits for the network: when the stream's
+    /// content type is neither given nor already known, the producer learns it (one
+    /// `HEAD`) before its first request, and a failure to learn it is reported by
+    /// flush, close and the acknowledgements instead.
+    ///
+    /// The producer runs on the shared runtime ([`crate::runtime`]), so this may be
+    /// called (and awaited) from any thread or executor.
     pub async fn start(stream: Stream, opts: ProducerOptions) -> Result<Producer> {
-        opts.validate()?;
-        let content_type = match &opts.content_type {
-            Some(ct) => ct.clone(),
-            None => stream.content_type().await?,
-        };
-        let json = headers::is_json(&content_type);
-        let (tx, rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            stopped: Mutex::new(None),
-            epoch: AtomicU64::new(opts.epoch),
-            next_seq: AtomicU64::new(0),
-        });
-        let budget = Arc::new(Semaphore::new(opts.buffer_limit_bytes.min(Semaphore::MAX_PERMITS)));
-        let buffer_limit = opts.buffer_limit_bytes;
-        let driver = Driver::new(stream, opts, content_type, json, shared.clone());
-        tokio::spawn(driver.run(rx));
-        Ok(Producer { tx, shared, budget, json, buffer_limit })
+        Self::start_now(stream, opts)
     }
 
-    /// Enqueue one message without waiting for the network. Waits only while the
-    /// buffer limit is reached. On a JSON stream `data` is the text of one JSON value.
+    /// [`Producer::start`] without `async`: for callers that are not in a future.
+    pub fn start_now(stream: Stream, opts: ProducerOptions) -> Result<Producer> {
+        opts.validate()?;
+        let content_type = opts.content_type.clone().or_else(|| stream.known_content_type());
+        let kind = match &content_type {
+            Some(ct) if headers::is_json(ct) => KIND_JSON,
+            Some(_) => KIND_OTHER,
+            None => KIND_UNKNOWN,
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            kind: AtomicU8::new(kind),
+            epoch: AtomicU64::new(opts.epoch),
+            next_seq: AtomicU64::new(0),
+            buffer_limit: opts.buffer_limit_bytes,
+            max_batch_items: opts.max_batch_items,
+            max_batch_bytes: opts.max_batch_bytes,
+        });
+        let driver = Driver::new(stream, opts, content_type, shared.clone());
+        crate::runtime::spawn(driver.run());
+        Ok(Producer { handle: Arc::new(Handle { shared }) })
+    }
+
+    /// Enqueue one message without waiting for anything. Its place in the stream is
+    /// fixed by this call: after every message enqueued before it (from any thread),
+    /// even when it has to wait for buffer room. On a JSON stream `data` is the text
+    /// of one JSON value; it is checked here, and so is its size.
+    pub fn enqueue(&self, data: Bytes, want_ack: bool) -> Result<Enqueued> {
+        let data = self.check(data)?;
+        let cost = cost_of(&data);
+        self.reserve(vec![data], cost, want_ack, true, true)
+    }
+
+    /// Enqueue many messages in one call, in order, as [`Producer::enqueue`] would one
+    /// by one. With `want_ack`, the acknowledgement is the last message's: it resolves
+    /// once every message of the call is stored (or with the first failure).
+    pub fn enqueue_many(&self, msgs: Vec<Bytes>, want_ack: bool) -> Result<Enqueued> {
+        let mut checked = Vec::with_capacity(msgs.len());
+        let mut cost = 0usize;
+        for m in msgs {
+            let m = self.check(m)?;
+            cost = cost.saturating_add(cost_of(&m));
+            checked.push(m);
+        }
+        if checked.is_empty() {
+            return Err(Error::invalid_argument("data", "enqueue_many needs at least one message"));
+        }
+        self.reserve(checked, cost, want_ack, true, true)
+    }
+
+    /// Enqueue one message, waiting only while the buffer limit is reached.
     pub async fn append(&self, data: impl Into<Bytes>) -> Result<()> {
-        let (data, permit) = self.admit(data.into()).await?;
-        self.send_cmd(Cmd::Append { data, permit, ack: None })
+        match self.enqueue(data.into(), false)? {
+            Enqueued::Wait(w) => w.await.map(drop),
+            _ => Ok(()),
+        }
     }
 
     /// Like [`Producer::append`], returning an acknowledgement to await.
     pub async fn append_with_ack(&self, data: impl Into<Bytes>) -> Result<AppendAck> {
-        let (data, permit) = self.admit(data.into()).await?;
-        let (tx, rx) = oneshot::channel();
-        self.send_cmd(Cmd::Append { data, permit, ack: Some(tx) })?;
-        Ok(AppendAck(rx))
+        Self::ack_of(self.enqueue(data.into(), true)?).await
     }
 
     /// Enqueue one JSON value.
     pub async fn append_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<()> {
-        self.append(encode_json(value)?).await
+        let data = encode_json(value)?;
+        self.check_size(&data)?;
+        let cost = cost_of(&data);
+        // Serialised by us, so it is valid JSON: no need to parse it again.
+        match self.reserve(vec![data], cost, false, false, true)? {
+            Enqueued::Wait(w) => w.await.map(drop),
+            _ => Ok(()),
+        }
     }
 
     /// Enqueue without waiting: fails with `BUFFER_FULL` when the buffer limit is reached.
     pub fn try_append(&self, data: impl Into<Bytes>, with_ack: bool) -> Result<Option<AppendAck>> {
         let data = self.check(data.into())?;
-        let need = permits_for(&data);
-        let permit = self.budget.clone().try_acquire_many_owned(need).map_err(|_| {
-            Error::new(ErrorKind::BufferFull, format!("producer buffer limit of {} bytes reached", self.buffer_limit))
-        })?;
-        let (ack, rx) = if with_ack {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(AppendAck(rx)))
-        } else {
-            (None, None)
-        };
-        self.send_cmd(Cmd::Append { data, permit, ack })?;
-        Ok(rx)
+        let cost = cost_of(&data);
+        match self.reserve(vec![data], cost, with_ack, true, false)? {
+            Enqueued::Ack(a) => Ok(Some(a)),
+            _ => Ok(None),
+        }
     }
 
-    /// Wait until everything appended so far is stored. Fails if any of it was lost.
+    /// Wait until everything enqueued so far is stored. Fails if any of it was lost.
     pub async fn flush(&self) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.send_cmd(Cmd::Flush(tx))?;
+        let (reply, rx) = oneshot::channel();
+        self.control(|st| Control::Flush { target: st.reserved, reply });
         rx.await.unwrap_or_else(|_| Err(closed_error("producer stopped")))
     }
 
     /// Flush, then close the stream through the producer (atomically appending `data`
     /// as a final message if given). Repeating a close returns the first result.
     pub async fn close(&self, data: Option<Bytes>) -> Result<CloseResult> {
+        // On a JSON stream the final message travels as a one-value array; checked
+        // here when the content type is known, else by the driver once it is.
         let data = match data {
-            Some(d) if self.json => Some(wrap_json_message(&d)?),
-            other => other,
+            Some(d) if self.kind() == KIND_JSON => Some(FinalMessage::Body(wrap_json_message(&d)?)),
+            Some(d) => Some(FinalMessage::Raw(d)),
+            None => None,
         };
-        let (tx, rx) = oneshot::channel();
-        self.send_cmd(Cmd::Close { data, reply: tx })?;
+        let (reply, rx) = oneshot::channel();
+        self.control(|st| {
+            if st.stopped.is_none() {
+                st.stopped = Some(closed_error("closing"));
+            }
+            Control::Close { data, reply }
+        });
         rx.await.unwrap_or_else(|_| Err(closed_error("producer stopped")))
     }
 
     /// Flush, then stop without closing the stream.
     pub async fn detach(&self) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.send_cmd(Cmd::Detach(tx))?;
+        let (reply, rx) = oneshot::channel();
+        self.control(|st| {
+            if st.stopped.is_none() {
+                st.stopped = Some(closed_error("detached"));
+            }
+            Control::Detach(reply)
+        });
         rx.await.unwrap_or_else(|_| Err(closed_error("producer stopped")))
     }
 
     /// The epoch in use (changes after an auto-claim).
     pub fn epoch(&self) -> u64 {
-        self.shared.epoch.load(Ordering::Relaxed)
+        self.handle.shared.epoch.load(Ordering::Relaxed)
     }
 
     /// The sequence number the next batch will get.
     pub fn next_seq(&self) -> u64 {
-        self.shared.next_seq.load(Ordering::Relaxed)
+        self.handle.shared.next_seq.load(Ordering::Relaxed)
+    }
+
+    fn kind(&self) -> u8 {
+        self.handle.shared.kind.load(Ordering::Relaxed)
+    }
+
+    async fn ack_of(e: Enqueued) -> Result<AppendAck> {
+        match e {
+            Enqueued::Ack(a) => Ok(a),
+            Enqueued::Wait(w) => w.await?.ok_or_else(|| closed_error("no acknowledgement")),
+            Enqueued::Accepted => Err(closed_error("no acknowledgement")),
+        }
+    }
+
+    fn control(&self, make: impl FnOnce(&mut State) -> Control) {
+        let shared = &self.handle.shared;
+        let mut st = shared.lock();
+        let c = make(&mut st);
+        st.control.push_back(c);
+        drop(st);
+        shared.wake.notify_one();
+    }
+
+    /// Take the messages' place in line: buffered now if there is room and nobody is
+    /// waiting ahead, otherwise queued behind the waiting ones (or, unless `may_wait`,
+    /// refused with `BUFFER_FULL`).
+    fn reserve(&self, msgs: Vec<Bytes>, cost: usize, want_ack: bool, check_later: bool, may_wait: bool) -> Result<Enqueued> {
+        let shared = &self.handle.shared;
+        let (ack_tx, ack) = if want_ack {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(AppendAck(rx)))
+        } else {
+            (None, None)
+        };
+        let unchecked = check_later && shared.kind.load(Ordering::Relaxed) == KIND_UNKNOWN;
+        let mut st = shared.lock();
+        if let Some(e) = &st.stopped {
+            return Err(e.clone());
+        }
+        let room = st.waiting.is_empty() && fits(st.buffered, cost, shared.buffer_limit);
+        if !room && !may_wait {
+            return Err(buffer_full(shared.buffer_limit));
+        }
+        st.reserved += msgs.len() as u64;
+        if room {
+            let wake = st.push(shared, msgs, cost, unchecked, ack_tx);
+            drop(st);
+            if wake {
+                shared.wake.notify_one();
+            }
+            return Ok(match ack {
+                Some(a) => Enqueued::Ack(a),
+                None => Enqueued::Accepted,
+            });
+        }
+        let (admitted, rx) = oneshot::channel();
+        st.waiting.push_back(Waiter { msgs, cost, unchecked, ack: ack_tx, admitted });
+        Ok(Enqueued::Wait(EnqueueWait { admitted: rx, ack }))
     }
 
     fn check(&self, data: Bytes) -> Result<Bytes> {
-        if let Some(e) = self.shared.stopped.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            return Err(e.clone());
+        if self.kind() == KIND_JSON {
+            check_json(&data)?;
         }
-        if self.json {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&data).map_err(|e| {
-                Error::new(ErrorKind::InvalidArgument { field: "data" }, format!("not valid JSON for a JSON stream: {e}"))
-            })?;
-        }
-        if data.len() + PER_MESSAGE_OVERHEAD > self.buffer_limit {
-            return Err(Error::invalid_argument(
-                "data",
-                format!("message of {} bytes exceeds bufferLimitBytes ({})", data.len(), self.buffer_limit),
-            ));
-        }
+        self.check_size(&data)?;
         Ok(data)
     }
 
-    async fn admit(&self, data: Bytes) -> Result<(Bytes, OwnedSemaphorePermit)> {
-        let data = self.check(data)?;
-        let need = permits_for(&data);
-        let permit =
-            self.budget.clone().acquire_many_owned(need).await.map_err(|_| closed_error("producer stopped"))?;
-        Ok((data, permit))
+    fn check_size(&self, data: &Bytes) -> Result<()> {
+        let limit = self.handle.shared.buffer_limit;
+        if data.len() + PER_MESSAGE_OVERHEAD > limit {
+            return Err(Error::invalid_argument(
+                "data",
+                format!("message of {} bytes exceeds bufferLimitBytes ({limit})", data.len()),
+            ));
+        }
+        Ok(())
     }
+}
 
-    fn send_cmd(&self, cmd: Cmd) -> Result<()> {
-        self.tx.send(cmd).map_err(|_| closed_error("producer stopped"))
-    }
+fn check_json(data: &[u8]) -> Result<()> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(data).map(drop).map_err(|e| {
+        Error::new(ErrorKind::InvalidArgument { field: "data" }, format!("not valid JSON for a JSON stream: {e}"))
+    })
 }
 
 /// Memory a buffered message costs beyond its bytes (queue slot, handles, batch entry),
 /// charged so that `buffer_limit_bytes` bounds real memory, not just payload.
 const PER_MESSAGE_OVERHEAD: usize = 96;
 
-fn permits_for(data: &Bytes) -> u32 {
-    u32::try_from(data.len() + PER_MESSAGE_OVERHEAD).unwrap_or(u32::MAX)
+fn cost_of(data: &Bytes) -> usize {
+    data.len() + PER_MESSAGE_OVERHEAD
 }
 
 fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Bytes> {
@@ -378,8 +660,9 @@ struct Batch {
     seq: u64,
     body: Bytes,
     msgs: Vec<Bytes>,
+    count: u64,
+    cost: usize,
     acks: Vec<oneshot::Sender<Result<Acked>>>,
-    _permit: Option<OwnedSemaphorePermit>,
     state: BatchState,
     /// Sent while every predecessor had landed: a gap answer then means the server
     /// lost our state, and waiting would never help.
@@ -398,12 +681,15 @@ type InFlight = Pin<Box<dyn Future<Output = (u64, u64, Outcome)> + Send>>;
 struct Driver {
     stream: Stream,
     opts: ProducerOptions,
-    content_type: String,
+    /// `None` until learned (lazy start).
+    content_type: Option<String>,
     json: bool,
     shared: Arc<Shared>,
     epoch: u64,
     next_seq: u64,
     next_ordinal: u64,
+    /// Messages stored so far, counted in order (flush targets are message counts).
+    landed: u64,
     /// The current epoch has been accepted by the server at least once.
     established: bool,
     /// A stale-epoch answer arrived (auto-claim): wait for in-flight, then re-number.
@@ -414,194 +700,189 @@ struct Driver {
     window: usize,
     batches: VecDeque<Batch>,
     in_flight: FuturesUnordered<InFlight>,
-    open: Vec<Bytes>,
-    open_bytes: usize,
-    open_acks: Vec<oneshot::Sender<Result<Acked>>>,
-    open_permit: Option<OwnedSemaphorePermit>,
-    open_since: Option<Instant>,
+    /// When the shared open batch got its first message.
+    open_since: Option<std::time::Instant>,
+    handles_gone: bool,
     flushes: Vec<(u64, oneshot::Sender<Result<()>>)>,
-    closing: Option<(Option<Bytes>, oneshot::Sender<Result<CloseResult>>)>,
-    detaching: Option<oneshot::Sender<Result<()>>>,
+    closing: Option<Option<FinalMessage>>,
+    close_replies: Vec<oneshot::Sender<Result<CloseResult>>>,
+    detaching: Vec<oneshot::Sender<Result<()>>>,
     closed: Option<Result<CloseResult>>,
     failed: Option<Error>,
 }
 
 impl Driver {
-    fn new(stream: Stream, opts: ProducerOptions, content_type: String, json: bool, shared: Arc<Shared>) -> Driver {
+    fn new(stream: Stream, opts: ProducerOptions, content_type: Option<String>, shared: Arc<Shared>) -> Driver {
         let opts_window = opts.max_in_flight;
         Driver {
             epoch: opts.epoch,
             // Without auto-claim the starting epoch is the caller's to own; pipelining
             // can start at once. With it, the first batch alone establishes the epoch.
             established: !opts.auto_claim,
+            json: content_type.as_deref().is_some_and(headers::is_json),
+            content_type,
             stream,
             opts,
-            content_type,
-            json,
             shared,
             next_seq: 0,
             next_ordinal: 0,
+            landed: 0,
             fenced_by: None,
             window: opts_window,
             batches: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
-            open: Vec::new(),
-            open_bytes: 0,
-            open_acks: Vec::new(),
-            open_permit: None,
             open_since: None,
+            handles_gone: false,
             flushes: Vec::new(),
             closing: None,
-            detaching: None,
+            close_replies: Vec::new(),
+            detaching: Vec::new(),
             closed: None,
             failed: None,
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Cmd>) {
-        let mut inbox_open = true;
+    async fn run(mut self) {
+        let shared = self.shared.clone();
+        // Lazy start: the content type is learned when there is a first thing to send.
+        while self.content_type.is_none() && self.failed.is_none() {
+            let (busy, gone) = {
+                let st = shared.lock();
+                let busy = !(st.open.msgs.is_empty() && st.sealed.is_empty() && st.waiting.is_empty() && st.control.is_empty());
+                (busy, st.handles_gone)
+            };
+            if busy {
+                match self.stream.content_type().await {
+                    Ok(ct) => {
+                        self.json = headers::is_json(&ct);
+                        let kind = if self.json { KIND_JSON } else { KIND_OTHER };
+                        shared.kind.store(kind, Ordering::Relaxed);
+                        self.content_type = Some(ct);
+                    }
+                    Err(e) => self.fail(e),
+                }
+            } else if gone {
+                return;
+            } else {
+                shared.wake.notified().await;
+            }
+        }
         loop {
+            self.pull();
             self.dispatch();
             self.settle_waiters();
             if self.closing.is_some() && self.idle() {
                 self.finish_close().await;
                 continue;
             }
-            if !inbox_open && self.idle() && self.open.is_empty() {
+            if self.handles_gone && self.idle() {
                 return; // every handle dropped and everything delivered
             }
             let linger_at = match (self.open_since, self.free_slot()) {
-                (Some(t), true) => Some(t + self.opts.linger),
+                (Some(t), true) => Some(Instant::from_std(t) + self.opts.linger),
                 _ => None,
             };
             tokio::select! {
-                cmd = rx.recv(), if inbox_open => match cmd {
-                    Some(cmd) => {
-                        self.on_cmd(cmd);
-                        // Take what else is already queued before dispatching again.
-                        for _ in 0..1024 {
-                            match rx.try_recv() {
-                                Ok(cmd) => self.on_cmd(cmd),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    None => {
-                        inbox_open = false;
-                        self.seal();
-                    }
-                },
+                _ = shared.wake.notified() => {}
                 Some((ordinal, epoch, outcome)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.on_outcome(ordinal, epoch, outcome);
                 }
-                _ = sleep_until(linger_at), if linger_at.is_some() => self.seal(),
-                else => {
-                    // Nothing can make progress any more (no handle, no request, no timer).
-                    if !inbox_open {
-                        return;
-                    }
-                }
+                _ = sleep_until(linger_at), if linger_at.is_some() => self.seal_open(true),
             }
         }
     }
 
+    /// Take what the handles left in the shared state: sealed batches and commands.
+    fn pull(&mut self) {
+        let (sealed, control) = {
+            let mut st = self.shared.lock();
+            self.open_since = st.open.since;
+            self.handles_gone = st.handles_gone;
+            (std::mem::take(&mut st.sealed), std::mem::take(&mut st.control))
+        };
+        for p in sealed {
+            self.add_batch(p);
+        }
+        for c in control {
+            self.on_control(c);
+        }
+    }
+
+    /// Everything enqueued has landed or failed.
     fn idle(&self) -> bool {
-        self.batches.is_empty() && self.in_flight.is_empty() && self.open.is_empty()
+        if !(self.batches.is_empty() && self.in_flight.is_empty()) {
+            return false;
+        }
+        let st = self.shared.lock();
+        st.open.msgs.is_empty() && st.sealed.is_empty() && st.waiting.is_empty()
     }
 
     fn free_slot(&self) -> bool {
         self.in_flight.len() < self.window
     }
 
-    fn on_cmd(&mut self, cmd: Cmd) {
-        match cmd {
-            Cmd::Append { data, permit, ack } => {
-                if let Some(e) = self.stop_reason() {
-                    if let Some(ack) = ack {
-                        let _ = ack.send(Err(e));
-                    }
-                    return;
-                }
-                let size = data.len() + usize::from(self.json);
-                if !self.open.is_empty() && self.open_bytes + size > self.opts.max_batch_bytes {
-                    self.seal();
-                }
-                self.open_bytes += size;
-                self.open.push(data);
-                if let Some(ack) = ack {
-                    self.open_acks.push(ack);
-                }
-                match &mut self.open_permit {
-                    Some(p) => p.merge(permit),
-                    None => self.open_permit = Some(permit),
-                }
-                self.open_since.get_or_insert_with(Instant::now);
-                if self.open.len() >= self.opts.max_batch_items || self.open_bytes >= self.opts.max_batch_bytes {
-                    self.seal();
-                }
-            }
-            Cmd::Flush(reply) => {
-                self.seal();
-                if let Some(e) = &self.failed {
-                    let _ = reply.send(Err(e.clone()));
-                    return;
-                }
-                let target = self.next_ordinal;
-                self.flushes.push((target, reply));
-            }
-            Cmd::Close { data, reply } => {
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Flush { target, reply } => match &self.failed {
+                Some(e) => drop(reply.send(Err(e.clone()))),
+                None => self.flushes.push((target, reply)),
+            },
+            Control::Close { data, reply } => {
                 if let Some(done) = &self.closed {
                     let _ = reply.send(done.clone());
-                    return;
-                }
-                if let Some(e) = &self.failed {
+                } else if let Some(e) = &self.failed {
                     let _ = reply.send(Err(e.clone()));
-                    return;
+                } else {
+                    // A repeated close while the first is under way shares its result.
+                    if self.closing.is_none() {
+                        self.closing = Some(data);
+                    }
+                    self.close_replies.push(reply);
                 }
-                self.seal();
-                self.stop(closed_error("closing"));
-                self.closing = Some((data, reply));
             }
-            Cmd::Detach(reply) => {
-                self.seal();
-                if let Some(e) = &self.failed {
-                    let _ = reply.send(Err(e.clone()));
-                    return;
-                }
-                self.stop(closed_error("detached"));
-                self.detaching = Some(reply);
+            Control::Detach(reply) => match &self.failed {
+                Some(e) => drop(reply.send(Err(e.clone()))),
+                None => self.detaching.push(reply),
+            },
+        }
+    }
+
+    /// Seal the shared open batch (`only_due`: only if its linger time is up).
+    fn seal_open(&mut self, only_due: bool) {
+        let sealed = {
+            let mut st = self.shared.lock();
+            let due = st.open.since.is_some_and(|t| t.elapsed() >= self.opts.linger);
+            if only_due && !due {
+                return;
             }
+            st.seal();
+            self.open_since = None;
+            std::mem::take(&mut st.sealed)
+        };
+        for p in sealed {
+            self.add_batch(p);
         }
     }
 
-    fn stop_reason(&self) -> Option<Error> {
-        self.shared.stopped.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn stop(&self, why: Error) {
-        let mut s = self.shared.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        if s.is_none() {
-            *s = Some(why);
-        }
-    }
-
-    /// Turn the open messages into an immutable batch with the next sequence number.
-    fn seal(&mut self) {
-        if self.open.is_empty() {
-            return;
-        }
-        let open = std::mem::take(&mut self.open);
-        let (body, msgs) = if open.len() == 1 && !self.json {
-            (open[0].clone(), open)
+    /// Turn buffered messages into an immutable batch with the next sequence number.
+    fn add_batch(&mut self, p: Pending) {
+        let count = p.msgs.len() as u64;
+        let bad = if p.unchecked && self.json {
+            p.msgs.iter().position(|m| check_json(m).is_err())
+        } else {
+            None
+        };
+        let (body, msgs) = if p.msgs.len() == 1 && !self.json {
+            (p.msgs[0].clone(), p.msgs)
         } else {
             // One body for the batch; the messages kept for the error callback become
             // slices of it, so each message's own allocation is freed right away.
-            let mut b = BytesMut::with_capacity(self.open_bytes + 2);
-            let mut ranges = Vec::with_capacity(open.len());
+            let mut b = BytesMut::with_capacity(p.bytes + 2);
+            let mut ranges = Vec::with_capacity(p.msgs.len());
             if self.json {
                 b.put_u8(b'[');
             }
-            for (i, m) in open.iter().enumerate() {
+            for (i, m) in p.msgs.iter().enumerate() {
                 if self.json && i > 0 {
                     b.put_u8(b',');
                 }
@@ -616,22 +897,30 @@ impl Driver {
             let msgs = ranges.into_iter().map(|r| body.slice(r)).collect();
             (body, msgs)
         };
-        let batch = Batch {
+        self.batches.push_back(Batch {
             ordinal: self.next_ordinal,
             seq: self.next_seq,
             body,
             msgs,
-            acks: std::mem::take(&mut self.open_acks),
-            _permit: self.open_permit.take(),
+            count,
+            cost: p.cost,
+            acks: p.acks,
             state: BatchState::Queued,
             sent_as_front: false,
-        };
+        });
         self.next_ordinal += 1;
         self.next_seq += 1;
         self.shared.next_seq.store(self.next_seq, Ordering::Relaxed);
-        self.open_bytes = 0;
-        self.open_since = None;
-        self.batches.push_back(batch);
+        if let Some(i) = bad {
+            // Enqueued before the content type was known, so it could not be refused
+            // at the call: the producer fails loudly rather than send it.
+            self.fail(Error::invalid_argument(
+                "data",
+                format!("message {} of a batch is not valid JSON for a JSON stream (content type learned after it was enqueued)", i + 1),
+            ));
+        } else if let Some(e) = self.failed.clone() {
+            self.fail_batches(&e);
+        }
     }
 
     /// Send what may be sent: in order, within the in-flight limit, never past a batch
@@ -641,14 +930,15 @@ impl Driver {
         if self.failed.is_some() || self.fenced_by.is_some() {
             return;
         }
-        // With free capacity and nothing queued, an open batch need not linger.
-        let waiting = !self.flushes.is_empty() || self.closing.is_some() || self.detaching.is_some();
+        // Someone waits for everything: with free capacity and nothing queued, the
+        // open batch need not linger.
+        let waiting = !self.flushes.is_empty() || self.closing.is_some() || !self.detaching.is_empty() || self.handles_gone;
         if waiting
-            && !self.open.is_empty()
+            && self.open_since.is_some()
             && self.free_slot()
             && !self.batches.iter().any(|b| matches!(b.state, BatchState::Queued | BatchState::Gap))
         {
-            self.seal();
+            self.seal_open(false);
         }
         for i in 0..self.batches.len() {
             if !self.free_slot() || (!self.established && !self.in_flight.is_empty()) {
@@ -667,7 +957,7 @@ impl Driver {
             let fut = deliver(
                 self.stream.clone(),
                 b.body.clone(),
-                self.content_type.clone(),
+                self.content_type.clone().unwrap_or_default(),
                 self.opts.headers.clone(),
                 ProducerHeaders { id: self.opts.producer_id.clone(), epoch: self.epoch, seq: b.seq },
                 false,
@@ -696,8 +986,15 @@ impl Driver {
                     let _ = ack.send(Ok(acked.clone()));
                 }
                 b.msgs.clear();
+                let mut freed = 0;
                 while self.batches.front().is_some_and(|b| b.state == BatchState::Done) {
-                    self.batches.pop_front();
+                    if let Some(b) = self.batches.pop_front() {
+                        self.landed += b.count;
+                        freed += b.cost;
+                    }
+                }
+                if freed > 0 {
+                    self.release(freed);
                 }
             }
             Outcome::Gap { expected } => {
@@ -740,6 +1037,19 @@ impl Driver {
         }
     }
 
+    /// Stored messages free their buffer room; waiting messages move in, in order.
+    fn release(&mut self, cost: usize) {
+        let wake = {
+            let mut st = self.shared.lock();
+            st.buffered = st.buffered.saturating_sub(cost);
+            st.admit_waiting(&self.shared)
+        };
+        if wake {
+            // Picked up by this loop's next wait, which then returns at once.
+            self.shared.wake.notify_one();
+        }
+    }
+
     /// Auto-claim: every batch not yet stored moves, in order, to epoch `current + 1`
     /// with sequence numbers from 0.
     fn reclaim(&mut self, current: u64) {
@@ -757,68 +1067,102 @@ impl Driver {
         self.shared.next_seq.store(seq, Ordering::Relaxed);
     }
 
+    /// Fail the producer: every message not stored is reported lost (callback and
+    /// acknowledgements), waiting enqueues get the error, later enqueues are refused.
     fn fail(&mut self, err: Error) {
         if self.failed.is_some() {
             return;
         }
-        self.stop(err.clone());
+        self.failed = Some(err.clone());
         self.in_flight = FuturesUnordered::new();
-        self.seal();
-        for mut b in self.batches.drain(..) {
-            if b.state == BatchState::Done {
-                continue;
-            }
-            if let Some(cb) = &self.opts.on_error {
-                // A panicking callback must not take the producer down with it.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&err, &b.msgs)));
-            }
-            for ack in b.acks.drain(..) {
-                let _ = ack.send(Err(err.clone()));
+        let (mut pending, waiting) = {
+            let mut st = self.shared.lock();
+            st.stopped = Some(err.clone());
+            st.seal();
+            st.buffered = 0;
+            (std::mem::take(&mut st.sealed), std::mem::take(&mut st.waiting))
+        };
+        // Batches the driver already holds come first in stream order.
+        self.fail_batches(&err);
+        for p in pending.drain(..) {
+            self.report_lost(&err, &p.msgs, p.acks);
+        }
+        for w in waiting {
+            // Never buffered, so never accepted: its caller gets the error instead.
+            let _ = w.admitted.send(Err(err.clone()));
+        }
+    }
+
+    fn fail_batches(&mut self, err: &Error) {
+        for b in std::mem::take(&mut self.batches) {
+            if b.state != BatchState::Done {
+                self.report_lost(err, &b.msgs, b.acks);
             }
         }
-        self.failed = Some(err);
+    }
+
+    fn report_lost(&self, err: &Error, msgs: &[Bytes], acks: Vec<oneshot::Sender<Result<Acked>>>) {
+        if let Some(cb) = &self.opts.on_error {
+            // A panicking callback must not take the producer down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(err, msgs)));
+        }
+        for ack in acks {
+            let _ = ack.send(Err(err.clone()));
+        }
     }
 
     fn settle_waiters(&mut self) {
-        let landed_below = self.batches.front().map(|b| b.ordinal).unwrap_or(self.next_ordinal);
         let failed = self.failed.clone();
-        let pending = std::mem::take(&mut self.flushes);
-        for (target, reply) in pending {
-            let done = failed.is_some() || landed_below >= target;
-            if done {
-                let _ = reply.send(match &failed {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(()),
-                });
-            } else {
+        let landed = self.landed;
+        let done: Vec<_> = std::mem::take(&mut self.flushes);
+        for (target, reply) in done {
+            if failed.is_none() && landed < target {
                 self.flushes.push((target, reply));
+            } else {
+                let _ = reply.send(failed.clone().map_or(Ok(()), Err));
             }
         }
-        if self.detaching.is_some() && (self.idle() || failed.is_some()) {
-            if let Some(reply) = self.detaching.take() {
-                let _ = reply.send(match &failed {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(()),
-                });
+        if !self.detaching.is_empty() && (failed.is_some() || self.idle()) {
+            for reply in self.detaching.drain(..) {
+                let _ = reply.send(failed.clone().map_or(Ok(()), Err));
             }
         }
         if let Some(e) = &failed
-            && let Some((_, reply)) = self.closing.take()
+            && self.closing.take().is_some()
         {
-            let _ = reply.send(Err(e.clone()));
+            for reply in self.close_replies.drain(..) {
+                let _ = reply.send(Err(e.clone()));
+            }
         }
     }
 
     async fn finish_close(&mut self) {
-        let Some((data, reply)) = self.closing.take() else { return };
-        let body = data.unwrap_or_default();
+        let Some(data) = self.closing.take() else { return };
+        let body = match data {
+            None => Ok(Bytes::new()),
+            Some(FinalMessage::Body(b)) => Ok(b),
+            Some(FinalMessage::Raw(b)) if self.json => wrap_json_message(&b),
+            Some(FinalMessage::Raw(b)) => Ok(b),
+        };
+        let result = match body {
+            Ok(body) => self.send_close(body).await,
+            Err(e) => Err(e),
+        };
+        self.shared.lock().stopped = Some(closed_error("stream closed by this producer"));
+        self.closed = Some(result.clone());
+        for reply in self.close_replies.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    async fn send_close(&mut self, body: Bytes) -> Result<CloseResult> {
         let result = loop {
             let seq = self.next_seq;
             let headers = ProducerHeaders { id: self.opts.producer_id.clone(), epoch: self.epoch, seq };
             let outcome = deliver(
                 self.stream.clone(),
                 body.clone(),
-                self.content_type.clone(),
+                self.content_type.clone().unwrap_or_default(),
                 self.opts.headers.clone(),
                 headers,
                 true,
@@ -858,9 +1202,7 @@ impl Driver {
         // sending a new seq (which the server would refuse on a closed stream).
         self.next_seq += 1;
         self.shared.next_seq.store(self.next_seq, Ordering::Relaxed);
-        self.stop(closed_error("stream closed by this producer"));
-        self.closed = Some(result.clone());
-        let _ = reply.send(result);
+        result
     }
 }
 
