@@ -336,7 +336,18 @@ impl ClientInner {
         }
     }
 
-    async fn attempt(&self, req: &Request<'_>, sent: Option<&mut SentValues>) -> Result<Outcome> {
+    pub(crate) async fn attempt(&self, req: &Request<'_>, sent: Option<&mut SentValues>) -> Result<Outcome> {
+        self.attempt_with(req, sent, None).await
+    }
+
+    /// [`ClientInner::attempt`] with `body` sent instead of `req.body` (the producer's
+    /// body that reports when the connection takes it).
+    pub(crate) async fn attempt_with(
+        &self,
+        req: &Request<'_>,
+        sent: Option<&mut SentValues>,
+        body: Option<reqwest::Body>,
+    ) -> Result<Outcome> {
         let mut url = req.url.clone();
         let mut params: Vec<(String, String)> = req.query.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
         let mut dyn_params = Vec::new();
@@ -372,7 +383,9 @@ impl ClientInner {
         if let Some(t) = req.timeout {
             builder = builder.timeout(t);
         }
-        if let Some(body) = &req.body {
+        if let Some(body) = body {
+            builder = builder.body(body);
+        } else if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
         Ok(match builder.send().await {

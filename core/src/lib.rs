@@ -54,7 +54,7 @@ pub use consumer::{Consumer, ConsumerController, ConsumerEnd, ConsumerEvent, Con
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{BoxFuture, ValueProvider};
 pub use offset::Offset;
-pub use producer::{AppendAck, Acked, Enqueued, EnqueueWait, ErrorCallback, Producer, ProducerOptions, RawProducerOptions};
+pub use producer::{AppendAck, Acked, Enqueued, EnqueueWait, ErrorCallback, Producer, ProducerCounters, ProducerOptions, RawProducerOptions};
 pub use read::{Chunk, JsonItems, LiveMode, PrefetchedSession, ReadOptions, ReadSession};
 pub use retry::{AppendRetry, RetryPolicy};
 pub use stream::{

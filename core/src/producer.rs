@@ -58,6 +58,14 @@ pub struct ProducerOptions {
     /// How long a batch keeps being retried through transient failures before the
     /// producer gives up and fails.
     pub delivery_timeout: Duration,
+    /// First pause before repeating a request that provably was not processed
+    /// (connection refused, `503` / `429` without `Retry-After`), with jitter, growing
+    /// by the client's retry multiplier after that. A request that got no answer is
+    /// repeated at once; other server errors use the client's [`RetryPolicy`] backoff;
+    /// a `Retry-After` is honoured.
+    ///
+    /// [`RetryPolicy`]: crate::RetryPolicy
+    pub quick_retry_delay: Duration,
     /// The stream's content type, if known (saves a `HEAD`).
     pub content_type: Option<String>,
     /// Extra headers on every request.
@@ -76,6 +84,8 @@ impl std::fmt::Debug for ProducerOptions {
             .field("linger", &self.linger)
             .field("max_in_flight", &self.max_in_flight)
             .field("buffer_limit_bytes", &self.buffer_limit_bytes)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("quick_retry_delay", &self.quick_retry_delay)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +102,7 @@ impl ProducerOptions {
             max_in_flight: 5,
             buffer_limit_bytes: 64 << 20,
             delivery_timeout: Duration::from_secs(120),
+            quick_retry_delay: Duration::from_millis(10),
             content_type: None,
             headers: Vec::new(),
             on_error: None,
@@ -200,6 +211,17 @@ impl Future for AppendAck {
     }
 }
 
+/// Request counts of a producer's batches (the close request not included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProducerCounters {
+    /// Requests sent, repeats included.
+    pub requests: u64,
+    /// `409` answers: a batch arrived ahead of its predecessor and was sent again.
+    pub sequence_gaps: u64,
+    /// Requests that failed transiently (network error, `5xx`, `429`) and were repeated.
+    pub failures: u64,
+}
+
 /// What [`Producer::enqueue`] did with a message. In every case the message's place
 /// in the stream is already fixed: it comes after everything enqueued before the call.
 pub enum Enqueued {
@@ -264,6 +286,9 @@ struct Shared {
     kind: AtomicU8,
     epoch: AtomicU64,
     next_seq: AtomicU64,
+    requests: AtomicU64,
+    gaps: AtomicU64,
+    failures: AtomicU64,
     buffer_limit: usize,
     max_batch_items: usize,
     max_batch_bytes: usize,
@@ -428,6 +453,9 @@ impl Producer {
             kind: AtomicU8::new(kind),
             epoch: AtomicU64::new(opts.epoch),
             next_seq: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             buffer_limit: opts.buffer_limit_bytes,
             max_batch_items: opts.max_batch_items,
             max_batch_bytes: opts.max_batch_bytes,
@@ -548,6 +576,16 @@ impl Producer {
         self.handle.shared.next_seq.load(Ordering::Relaxed)
     }
 
+    /// What the producer's traffic cost so far (for measuring recovery).
+    pub fn counters(&self) -> ProducerCounters {
+        let s = &self.handle.shared;
+        ProducerCounters {
+            requests: s.requests.load(Ordering::Relaxed),
+            sequence_gaps: s.gaps.load(Ordering::Relaxed),
+            failures: s.failures.load(Ordering::Relaxed),
+        }
+    }
+
     fn kind(&self) -> u8 {
         self.handle.shared.kind.load(Ordering::Relaxed)
     }
@@ -652,6 +690,9 @@ enum BatchState {
     InFlight,
     /// The server saw it before a predecessor; resend once the predecessors landed.
     Gap,
+    /// A request for it failed; resent at `retry_at`. Nothing behind it is sent
+    /// until it lands: it would only be refused as a gap.
+    Retry,
     Done,
 }
 
@@ -667,13 +708,49 @@ struct Batch {
     /// Sent while every predecessor had landed: a gap answer then means the server
     /// lost our state, and waiting would never help.
     sent_as_front: bool,
+    /// Failed attempts so far (the backoff grows with them).
+    failures: u32,
+    /// This send repeats a failed or refused request: hold back the batches behind it.
+    resending: bool,
+    retry_at: Option<Instant>,
+    /// Start of its delivery timeout.
+    first_sent: Option<Instant>,
 }
 
 enum Outcome {
     Stored { next_offset: Option<Offset>, duplicate: bool },
     Gap { expected: u64 },
     Stale { current_epoch: u64 },
+    /// May succeed when repeated, after `wait`.
+    Transient { error: Error, wait: Wait },
     Failed(Error),
+}
+
+/// How soon a failed request may be repeated, from what its failure proves.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// No answer (reset, timeout, cut off): it may or may not have landed, and the
+    /// server deduplicates, so resend at once on a fresh connection.
+    Now,
+    /// Provably not processed (connection refused, `503` / `429` without
+    /// `Retry-After`): a short pause is enough.
+    Quick,
+    /// Any other server error: the policy's backoff.
+    Backoff,
+    /// The server's `Retry-After`.
+    AtLeast(Duration),
+}
+
+/// Pause before repeating a request that failed `failures` times before (0-based).
+fn retry_delay(policy: &crate::retry::RetryPolicy, quick: Duration, wait: Wait, failures: u32) -> Duration {
+    match wait {
+        Wait::Now if failures == 0 => Duration::ZERO,
+        // Failing again at once: no longer a lost answer but a server that is down.
+        Wait::Now => policy.backoff_from(quick, failures - 1, None),
+        Wait::Quick => policy.backoff_from(quick, failures, None),
+        Wait::Backoff => policy.backoff(failures, None),
+        Wait::AtLeast(d) => policy.backoff_from(quick, failures, Some(d)),
+    }
 }
 
 type InFlight = Pin<Box<dyn Future<Output = (u64, u64, Outcome)> + Send>>;
@@ -700,6 +777,8 @@ struct Driver {
     window: usize,
     batches: VecDeque<Batch>,
     in_flight: FuturesUnordered<InFlight>,
+    /// Fires once the last request sent is on its connection (see [`SendOrder`]).
+    last_taken: Option<oneshot::Receiver<()>>,
     /// When the shared open batch got its first message.
     open_since: Option<std::time::Instant>,
     handles_gone: bool,
@@ -731,6 +810,7 @@ impl Driver {
             window: opts_window,
             batches: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
+            last_taken: None,
             open_since: None,
             handles_gone: false,
             flushes: Vec::new(),
@@ -782,12 +862,14 @@ impl Driver {
                 (Some(t), true) => Some(Instant::from_std(t) + self.opts.linger),
                 _ => None,
             };
+            let retry_at = self.batches.iter().filter(|b| b.state == BatchState::Retry).filter_map(|b| b.retry_at).min();
             tokio::select! {
                 _ = shared.wake.notified() => {}
                 Some((ordinal, epoch, outcome)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     self.on_outcome(ordinal, epoch, outcome);
                 }
                 _ = sleep_until(linger_at), if linger_at.is_some() => self.seal_open(true),
+                _ = sleep_until(retry_at), if retry_at.is_some() => {} // dispatch resends it
             }
         }
     }
@@ -907,6 +989,10 @@ impl Driver {
             acks: p.acks,
             state: BatchState::Queued,
             sent_as_front: false,
+            failures: 0,
+            resending: false,
+            retry_at: None,
+            first_sent: None,
         });
         self.next_ordinal += 1;
         self.next_seq += 1;
@@ -936,24 +1022,35 @@ impl Driver {
         if waiting
             && self.open_since.is_some()
             && self.free_slot()
-            && !self.batches.iter().any(|b| matches!(b.state, BatchState::Queued | BatchState::Gap))
+            && !self.batches.iter().any(|b| matches!(b.state, BatchState::Queued | BatchState::Gap | BatchState::Retry))
         {
             self.seal_open(false);
         }
+        let now = Instant::now();
         for i in 0..self.batches.len() {
             if !self.free_slot() || (!self.established && !self.in_flight.is_empty()) {
                 break;
             }
             let front = i == 0;
-            match self.batches[i].state {
+            let b = &self.batches[i];
+            match b.state {
                 BatchState::Queued => {}
+                BatchState::Retry if b.retry_at.is_none_or(|t| t <= now) => {}
                 BatchState::Gap if front => {}
-                BatchState::Gap => break,
+                // Recovery first: a batch sent past a failed or refused one would
+                // arrive ahead of it and be refused as a gap in turn.
+                BatchState::Retry | BatchState::Gap => break,
+                BatchState::InFlight if b.resending => break,
                 BatchState::InFlight | BatchState::Done => continue,
             }
             let b = &mut self.batches[i];
+            b.resending = b.state != BatchState::Queued;
             b.state = BatchState::InFlight;
             b.sent_as_front = front;
+            b.first_sent.get_or_insert(now);
+            self.shared.requests.fetch_add(1, Ordering::Relaxed);
+            let (taken, next) = oneshot::channel();
+            let order = SendOrder { after: self.last_taken.replace(next), taken };
             let fut = deliver(
                 self.stream.clone(),
                 b.body.clone(),
@@ -961,7 +1058,7 @@ impl Driver {
                 self.opts.headers.clone(),
                 ProducerHeaders { id: self.opts.producer_id.clone(), epoch: self.epoch, seq: b.seq },
                 false,
-                self.opts.delivery_timeout,
+                order,
             );
             let (ordinal, epoch) = (b.ordinal, self.epoch);
             self.in_flight.push(Box::pin(async move { (ordinal, epoch, fut.await) }));
@@ -998,6 +1095,7 @@ impl Driver {
                 }
             }
             Outcome::Gap { expected } => {
+                self.shared.gaps.fetch_add(1, Ordering::Relaxed);
                 self.window = (self.window / 2).max(1);
                 let b = &mut self.batches[idx];
                 if b.sent_as_front && epoch == self.epoch {
@@ -1027,6 +1125,24 @@ impl Driver {
                 }
                 self.batches[idx].state = BatchState::Queued;
                 self.fenced_by = Some(self.fenced_by.unwrap_or(0).max(current_epoch));
+            }
+            Outcome::Transient { error, wait } => {
+                self.shared.failures.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                let b = &mut self.batches[idx];
+                let deadline = b.first_sent.unwrap_or(now) + self.opts.delivery_timeout;
+                if now >= deadline {
+                    self.fail(error);
+                    return;
+                }
+                let policy = &self.stream.client.inner.retry;
+                let pause = retry_delay(policy, self.opts.quick_retry_delay, wait, b.failures);
+                b.failures = b.failures.saturating_add(1);
+                b.state = BatchState::Retry;
+                b.retry_at = Some(now + pause.min(deadline - now));
+                // The batches sent behind it will come back as gaps; fewer in flight
+                // while the connection is troubled means fewer of those.
+                self.window = (self.window / 2).max(1);
             }
             Outcome::Failed(e) => self.fail(e),
         }
@@ -1061,6 +1177,7 @@ impl Driver {
         for b in self.batches.iter_mut().filter(|b| b.state != BatchState::Done) {
             b.seq = seq;
             b.state = BatchState::Queued;
+            b.resending = false;
             seq += 1;
         }
         self.next_seq = seq;
@@ -1159,14 +1276,13 @@ impl Driver {
         let result = loop {
             let seq = self.next_seq;
             let headers = ProducerHeaders { id: self.opts.producer_id.clone(), epoch: self.epoch, seq };
-            let outcome = deliver(
+            let outcome = deliver_until_done(
                 self.stream.clone(),
                 body.clone(),
                 self.content_type.clone().unwrap_or_default(),
                 self.opts.headers.clone(),
                 headers,
-                true,
-                self.opts.delivery_timeout,
+                &self.opts,
             )
             .await;
             match outcome {
@@ -1195,7 +1311,7 @@ impl Driver {
                     )
                     .with_status(409));
                 }
-                Outcome::Failed(e) => break Err(e),
+                Outcome::Failed(e) | Outcome::Transient { error: e, .. } => break Err(e),
             }
         };
         // The close used this seq; a repeated close answers from memory instead of
@@ -1213,8 +1329,23 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// One batch to the server, retried through transient failures under the same
-/// (epoch, seq) until `delivery_timeout` runs out.
+/// Where a request stands in the send order: it starts only once the previous one is
+/// on its connection (`after`), and reports the same for the next (`taken`).
+/// Pipelined requests travel on separate connections; started at once, they reach the
+/// server in any order, and each overtaking costs a `409` and a resend.
+struct SendOrder {
+    after: Option<oneshot::Receiver<()>>,
+    taken: oneshot::Sender<()>,
+}
+
+impl SendOrder {
+    fn alone() -> SendOrder {
+        SendOrder { after: None, taken: oneshot::channel().0 }
+    }
+}
+
+/// One attempt to send one batch (the driver schedules repeats, under the same
+/// epoch and seq, so the server's deduplication makes them safe).
 async fn deliver(
     stream: Stream,
     body: Bytes,
@@ -1222,25 +1353,68 @@ async fn deliver(
     headers: Vec<(String, String)>,
     producer: ProducerHeaders,
     close: bool,
-    delivery_timeout: Duration,
+    order: SendOrder,
 ) -> Outcome {
-    let deadline = Instant::now() + delivery_timeout;
-    let policy = stream.client.inner.retry.clone();
+    if let Some(prev) = order.after {
+        // Sent or failed, either way this request can no longer overtake it.
+        let _ = prev.await;
+    }
     let opts = AppendOptions { producer: Some(producer), close, headers, ..Default::default() };
-    let mut attempt = 0u32;
+    let attempt = stream.post_once(body, &content_type, &opts, order.taken).await;
+    match attempt.result {
+        Ok(r) => Outcome::Stored { next_offset: r.next_offset, duplicate: r.duplicate },
+        Err(e) => match e.kind() {
+            ErrorKind::SequenceGap { expected, .. } => Outcome::Gap { expected: *expected },
+            ErrorKind::StaleEpoch { current_epoch } => Outcome::Stale { current_epoch: *current_epoch },
+            _ if e.is_transient() => {
+                let wait = match attempt.retry_after {
+                    Some(d) => Wait::AtLeast(d),
+                    None if attempt.unsent => Wait::Quick,
+                    None if matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) => Wait::Now,
+                    None => Wait::Backoff,
+                };
+                Outcome::Transient { error: e, wait }
+            }
+            _ => Outcome::Failed(e),
+        },
+    }
+}
+
+/// [`deliver`], repeated through transient failures until `delivery_timeout` runs out
+/// (the close request, which goes alone).
+async fn deliver_until_done(
+    stream: Stream,
+    body: Bytes,
+    content_type: String,
+    headers: Vec<(String, String)>,
+    producer: ProducerHeaders,
+    opts: &ProducerOptions,
+) -> Outcome {
+    let deadline = Instant::now() + opts.delivery_timeout;
+    let policy = stream.client.inner.retry.clone();
+    let mut failures = 0u32;
     loop {
-        match stream.post(body.clone(), &content_type, &opts).await {
-            Ok(r) => return Outcome::Stored { next_offset: r.next_offset, duplicate: r.duplicate },
-            Err(e) => match e.kind() {
-                ErrorKind::SequenceGap { expected, .. } => return Outcome::Gap { expected: *expected },
-                ErrorKind::StaleEpoch { current_epoch } => return Outcome::Stale { current_epoch: *current_epoch },
-                _ if e.is_transient() && Instant::now() < deadline => {
-                    let wait = policy.backoff(attempt, None);
-                    attempt = attempt.saturating_add(1);
-                    tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+        let outcome = deliver(
+            stream.clone(),
+            body.clone(),
+            content_type.clone(),
+            headers.clone(),
+            producer.clone(),
+            true,
+            SendOrder::alone(),
+        )
+        .await;
+        match outcome {
+            Outcome::Transient { error, wait } => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Outcome::Failed(error);
                 }
-                _ => return Outcome::Failed(e),
-            },
+                let pause = retry_delay(&policy, opts.quick_retry_delay, wait, failures);
+                failures = failures.saturating_add(1);
+                tokio::time::sleep(pause.min(deadline - now)).await;
+            }
+            other => return other,
         }
     }
 }

@@ -120,7 +120,13 @@ impl RetryPolicy {
     /// do not retry in lockstep, yet the wait never collapses to zero. A server's
     /// `Retry-After` is a floor.
     pub fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let base = self.initial_delay.as_secs_f64() * self.multiplier.powi(retry.min(64) as i32);
+        self.backoff_from(self.initial_delay, retry, retry_after)
+    }
+
+    /// [`RetryPolicy::backoff`] starting from `initial` instead of `initial_delay`
+    /// (the producer's short first retry after a failure that proves nothing landed).
+    pub fn backoff_from(&self, initial: Duration, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let base = initial.as_secs_f64() * self.multiplier.powi(retry.min(64) as i32);
         let capped = base.min(self.max_delay.as_secs_f64());
         let jittered = capped * (0.5 + fastrand::f64() * 0.5);
         let d = Duration::from_secs_f64(jittered.max(0.0));

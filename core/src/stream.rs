@@ -1,13 +1,15 @@
 //! Stream handles and the one-request operations: create, append, close, delete, head.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, Response};
+use tokio::sync::oneshot;
 use url::Url;
 
-use crate::client::{Client, Repeat, Request, SentValues, header_pair};
+use crate::client::{Client, Outcome, Repeat, Request, SentValues, header_pair};
 use crate::error::{Error, ErrorKind, Result};
 use crate::headers::{self, *};
 use crate::offset::Offset;
@@ -247,13 +249,50 @@ impl Stream {
 
     /// The one POST path for appends: `body` is exactly what goes on the wire.
     pub(crate) async fn post(&self, body: Bytes, content_type: &str, opts: &AppendOptions) -> Result<AppendResult> {
-        let mut h = extra_headers(&opts.headers)?;
-        h.insert(CONTENT_TYPE, header_value("contentType", content_type)?);
-        if let Some(seq) = &opts.seq {
-            h.insert(STREAM_SEQ, header_value("seq", seq)?);
+        self.post_with(body, content_type, opts, None).await.result
+    }
+
+    /// A single attempt of an append, without the client's retries: the producer
+    /// schedules its own, and needs to know what the failure proves.
+    ///
+    /// `taken` fires when the connection starts sending the body: a request started
+    /// after that cannot overtake this one on the way to the server.
+    pub(crate) async fn post_once(
+        &self,
+        body: Bytes,
+        content_type: &str,
+        opts: &AppendOptions,
+        taken: oneshot::Sender<()>,
+    ) -> PostAttempt {
+        self.post_with(body, content_type, opts, Some(taken)).await
+    }
+
+    async fn post_with(
+        &self,
+        body: Bytes,
+        content_type: &str,
+        opts: &AppendOptions,
+        once: Option<oneshot::Sender<()>>,
+    ) -> PostAttempt {
+        let failed = |e: Error| PostAttempt { result: Err(e), retry_after: None, unsent: false };
+        let mut h = match extra_headers(&opts.headers) {
+            Ok(h) => h,
+            Err(e) => return failed(e),
+        };
+        match header_value("contentType", content_type) {
+            Ok(v) => drop(h.insert(CONTENT_TYPE, v)),
+            Err(e) => return failed(e),
         }
-        if let Some(p) = &opts.producer {
-            producer_headers(&mut h, p)?;
+        if let Some(seq) = &opts.seq {
+            match header_value("seq", seq) {
+                Ok(v) => drop(h.insert(STREAM_SEQ, v)),
+                Err(e) => return failed(e),
+            }
+        }
+        if let Some(p) = &opts.producer
+            && let Err(e) = producer_headers(&mut h, p)
+        {
+            return failed(e);
         }
         if opts.close {
             h.insert(STREAM_CLOSED, HeaderValue::from_static("true"));
@@ -266,21 +305,54 @@ impl Stream {
             || inner.default_headers.contains_key(STREAM_SEQ)
             || inner.dynamic_headers.iter().any(|(_, n, _)| n.as_str() == STREAM_SEQ);
         let mut sent = SentValues::default();
-        let resp = self.send(Method::POST, h, Some(body), repeat, Some(&mut sent)).await?;
+        let (resp, mut retry_after) = if let Some(taken) = once {
+            let gated = reqwest::Body::wrap(TakenBody { data: Some(body), taken: Some(taken) });
+            let req = Request {
+                method: Method::POST,
+                url: &self.url,
+                query: Vec::new(),
+                headers: h,
+                body: None,
+                repeat,
+                timeout: Some(inner.request_timeout),
+            };
+            match inner.attempt_with(&req, Some(&mut sent), Some(gated)).await {
+                Ok(Outcome::Response(r)) => {
+                    let ra = r.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(crate::retry::parse_retry_after);
+                    (r, ra)
+                }
+                Ok(Outcome::Failed { error, connect_failed }) => {
+                    return PostAttempt { result: Err(error), retry_after: None, unsent: connect_failed };
+                }
+                Err(e) => return failed(e),
+            }
+        } else {
+            match self.send(Method::POST, h, Some(body), repeat, Some(&mut sent)).await {
+                Ok(r) => (r, None),
+                Err(e) => return failed(e),
+            }
+        };
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(error_for_response(Op::Append, resp, &self.url, sent_seq).await);
+            // 429 and 503 say the request was not processed.
+            let unsent = status == 429 || status == 503;
+            let e = error_for_response(Op::Append, resp, &self.url, sent_seq).await;
+            if !unsent {
+                retry_after = None;
+            }
+            return PostAttempt { result: Err(e), retry_after, unsent };
         }
         let rh = resp.headers();
-        Ok(AppendResult {
+        let result = optional_offset(rh).map(|next_offset| AppendResult {
             status,
-            next_offset: optional_offset(rh)?,
+            next_offset,
             stream_closed: headers::is_true(rh.get(STREAM_CLOSED)),
             duplicate: opts.producer.is_some() && status == 204,
             producer_epoch: headers::get_u64(rh, PRODUCER_EPOCH),
             producer_seq: headers::get_u64(rh, PRODUCER_SEQ),
             sent,
-        })
+        });
+        PostAttempt { result, retry_after: None, unsent: false }
     }
 
     /// Close the stream, optionally appending a final message atomically. Closing an
@@ -454,3 +526,43 @@ where
     Ok(out.freeze())
 }
 
+
+/// The result of one append attempt, with what a failure proves.
+pub(crate) struct PostAttempt {
+    pub result: Result<AppendResult>,
+    /// The server's `Retry-After` on a `429` / `503`.
+    pub retry_after: Option<Duration>,
+    /// The request provably was not processed (connection refused, `429`, `503`).
+    pub unsent: bool,
+}
+
+/// A request body that reports when the connection first asks for it, i.e. once the
+/// request is being written.
+struct TakenBody {
+    data: Option<Bytes>,
+    taken: Option<oneshot::Sender<()>>,
+}
+
+impl http_body::Body for TakenBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if let Some(t) = self.taken.take() {
+            let _ = t.send(());
+        }
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(http_body::Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        // Exact, so the request carries a Content-Length rather than chunked framing.
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}

@@ -637,3 +637,83 @@ async fn flush_reports_a_permanent_failure() {
     assert_eq!(producer.close(None).await.unwrap_err().code(), "NOT_FOUND");
     disarm(&path_of(&s)).await;
 }
+
+/// A producer whose client's own backoff is far too long to be waited out here: any
+/// recovery that finishes quickly used the producer's own retry rules.
+async fn recovery_producer(name: &str, max_in_flight: usize) -> (Stream, Producer) {
+    let slow = durable_streams_sdk::RetryPolicy {
+        initial_delay: Duration::from_secs(5),
+        max_delay: Duration::from_secs(10),
+        ..durable_streams_sdk::RetryPolicy::default()
+    };
+    let c = Client::builder(base_url()).retry_policy(slow).build().unwrap();
+    let s = json_stream(&c, name).await;
+    let p = Producer::start(
+        s.clone(),
+        ProducerOptions {
+            max_batch_items: 1,
+            max_in_flight,
+            content_type: Some("application/json".into()),
+            ..ProducerOptions::new(name)
+        },
+    )
+    .await
+    .unwrap();
+    (s, p)
+}
+
+/// One fault costs one extra request: the failed batch is resent first (with one
+/// request in flight: exactly one more request, no gap answer). A `503` without
+/// `Retry-After` proves nothing was stored and gets a short retry; an unanswered
+/// request (dropped connection) is resent at once. With five in flight the batches
+/// pipelined behind the failed one are held back until it lands, and everything is
+/// stored once, in order. (Pipelined requests also overtake each other on the way
+/// into the reference server without any fault, so gap counts there are not exact.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_fault_costs_one_round_trip() {
+    const WARM: u64 = 20;
+    for in_flight in [1, 5] {
+        for fault in [
+            json!({"status": 503, "count": 1, "method": "POST"}),
+            json!({"dropConnection": true, "count": 1, "method": "POST"}),
+        ] {
+            let (s, p) = recovery_producer("one-fault", in_flight).await;
+            for i in 0..WARM {
+                p.append_json(&json!({"seq": i})).await.unwrap();
+            }
+            p.flush().await.unwrap();
+            let before = p.counters();
+            inject(&path_of(&s), fault.clone()).await;
+            let t = Instant::now();
+            for i in WARM..WARM + 100 {
+                p.append_json(&json!({"seq": i})).await.unwrap();
+            }
+            p.flush().await.unwrap();
+            let took = t.elapsed();
+            let c = p.counters();
+            let (requests, gaps) = (c.requests - before.requests, c.sequence_gaps - before.sequence_gaps);
+            println!("{in_flight} in flight, {fault}: {requests} requests for 100 batches, {gaps} gaps, {took:?}");
+            assert_eq!(c.failures - before.failures, 1, "{fault}: exactly the injected failure");
+            if in_flight == 1 {
+                assert_eq!((requests, gaps), (101, 0), "{fault}");
+            }
+            // The client's 5 s backoff was not waited for.
+            assert!(took < Duration::from_secs(3), "{fault}: recovery took {took:?}");
+            assert_eq!(seqs_of(&read_back(&s).await), (0..WARM + 100).collect::<Vec<_>>(), "{fault}");
+        }
+    }
+}
+
+/// A server's `Retry-After` is honoured, not cut short by the quick retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured() {
+    let (s, p) = recovery_producer("retry-after", 5).await;
+    inject(&path_of(&s), json!({"status": 503, "retryAfter": 1, "count": 1, "method": "POST"})).await;
+    let t = Instant::now();
+    p.append_json(&json!({"seq": 0})).await.unwrap();
+    p.flush().await.unwrap();
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(950), "resent after {took:?}, before the server's Retry-After of 1 s");
+    assert_eq!(p.counters().requests, 2);
+    assert_eq!(seqs_of(&read_back(&s).await), vec![0]);
+}
