@@ -5,8 +5,10 @@
 //! the bindings and other clients can run exactly the same workloads.
 
 mod ceiling;
+mod compare;
 mod measure;
 mod opts;
+mod recovery;
 mod report;
 mod server;
 mod workloads;
@@ -36,6 +38,8 @@ fn main() -> ExitCode {
         "prefill" => workloads::prefill(&opts),
         "writer" => workloads::writer(&opts),
         "server" => serve(&opts),
+        "recovery" => recovery::recovery(&opts),
+        "w1-compare" => compare::w1_compare(&opts),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

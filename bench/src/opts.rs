@@ -9,6 +9,10 @@ USAGE
   ds-bench <w1|w2|w3|w4|w5|all> [options]
   ds-bench server   [--server node|rust]           start a server, print its URL, run until stdin closes
   ds-bench prefill  --server-url U --stream P --kind json|text --count N [--msg-size B]
+  ds-bench recovery [--rates 1,4] [--kinds drop,503,delay,timeout,all] [--messages N (1000)] [--batched-messages N (300k)]
+                   what a fault costs the producer (reference server's fault injection; see bench/README.md)
+  ds-bench w1-compare --peer-cmd PATH [--peer-name N] [--runs 3] [--messages 100k] [--server node|rust]
+                   W1 through the core and a peer client, alternating, median and spread
   ds-bench writer   --server-url U --stream-prefix P --streams K --messages N (--rate R | --interval-ms X)
 
 SERVER
@@ -24,7 +28,7 @@ COMMON
   --ceiling-secs S       duration of each wrk run (default 10)
   --out FILE             also append the JSON result lines to FILE
 
-W1  --messages N (1000000) --msg-size B (100) --batch-items N (100) --batch-bytes B (1MiB)
+W1  --messages N (1000000) --msg-size B (100) --batch-items N (core default: no count cap) --batch-bytes B (1MiB)
     --linger-ms MS (5) --in-flight N (5) --buffer-limit B (64MiB) --verify on|off (on)
 W2  --bytes B (1GiB) --append-size B (1KiB) --reads N (3) --warmup on|off (on)
 W3  --messages N (1000000) --msg-size B (100) --decode value|raw (value) --reads N (3) --warmup on|off (on)

@@ -252,7 +252,8 @@ pub fn writer(opts: &Opts) -> R<()> {
 pub fn w1(opts: &Opts) -> R<Vec<Outcome>> {
     let n = opts.size("messages", 1_000_000, 100_000)?;
     let size = usize_opt(opts, "msg-size", 100, 100)?;
-    let batch_items = usize_opt(opts, "batch-items", 100, 100)?;
+    let default_items = durable_streams_sdk::DEFAULT_MAX_BATCH_ITEMS as u64;
+    let batch_items = usize_opt(opts, "batch-items", default_items, default_items)?;
     let batch_bytes = usize_opt(opts, "batch-bytes", 1 << 20, 1 << 20)?;
     let linger_ms = opts.float("linger-ms", 5.0)?;
     let in_flight = usize_opt(opts, "in-flight", 5, 5)?;
@@ -302,7 +303,9 @@ pub fn w1(opts: &Opts) -> R<Vec<Outcome>> {
         let secs = ceiling_secs(opts, 0.0)?;
         let mut buf = Vec::new();
         let mut body = String::from("[");
-        for i in 0..batch_items as u64 {
+        // The producer's batches: as many messages as fit the byte limit.
+        let per_batch = (batch_items as u64).min((batch_bytes / (size + 1)).max(1) as u64);
+        for i in 0..per_batch {
             json_message(i, size, &mut buf);
             if i > 0 {
                 body.push(',');
@@ -314,10 +317,10 @@ pub fn w1(opts: &Opts) -> R<Vec<Outcome>> {
         // reported ceiling) and plain appends of the same bodies (for reference).
         let base = format!("{url}{}", stream.url().path());
         let producer = ceiling_stream(&url, &format!("{}-ceiling-producer", stream.url().path()), JSON).and_then(|_| {
-            ceiling::producer_appends(&format!("{base}-ceiling-producer"), &body, JSON, in_flight as u32, secs, batch_items as u64)
+            ceiling::producer_appends(&format!("{base}-ceiling-producer"), &body, JSON, in_flight as u32, secs, per_batch)
         });
         let plain = ceiling_stream(&url, &format!("{}-ceiling-plain", stream.url().path()), JSON).and_then(|_| {
-            ceiling::appends(&format!("{base}-ceiling-plain"), &body, JSON, in_flight as u32, secs, batch_items as u64)
+            ceiling::appends(&format!("{base}-ceiling-plain"), &body, JSON, in_flight as u32, secs, per_batch)
         });
         let c = match (producer, plain) {
             (Ok(mut p), plain) => {

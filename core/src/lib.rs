@@ -54,7 +54,10 @@ pub use consumer::{Consumer, ConsumerController, ConsumerEnd, ConsumerEvent, Con
 pub use error::{Error, ErrorKind, Result};
 pub use headers::{BoxFuture, ValueProvider};
 pub use offset::Offset;
-pub use producer::{AppendAck, Acked, Enqueued, EnqueueWait, ErrorCallback, Producer, ProducerCounters, ProducerOptions, RawProducerOptions};
+pub use producer::{
+    AppendAck, Acked, DEFAULT_MAX_BATCH_ITEMS, Enqueued, EnqueueWait, ErrorCallback, Producer, ProducerCounters, ProducerOptions,
+    RawProducerOptions,
+};
 pub use read::{Chunk, JsonItems, LiveMode, PrefetchedSession, ReadOptions, ReadSession};
 pub use retry::{AppendRetry, RetryPolicy};
 pub use stream::{
