@@ -31,7 +31,7 @@ for await (const order of orders.readJson<Order>({ live: 'sse' })) {
 try {
   await orders.appendJson({ id: 4, item: 'late' })
 } catch (err) {
-  if (err instanceof StreamClosedError) console.log(`closed at ${err.finalOffset} (${err.code}, HTTP ${err.status})`)
+  if (err instanceof StreamClosedError) console.log(`closed at ${err.nextOffset} (${err.code}, HTTP ${err.status})`)
   else throw err
 }
 await client.close()

@@ -172,9 +172,11 @@ export declare class ReadSession implements AsyncIterableIterator<Chunk> {
   [Symbol.asyncIterator](): ReadSession
   /** The messages of a JSON stream, one by one. */
   json<T = unknown>(): AsyncGenerator<T, void, undefined>
-  /** Offset to resume from: after the last complete response delivered. */
+  /** Offset to resume from: after the last complete response taken. */
   readonly offset: string
   readonly cursor?: string
+  /** The last chunk taken reached the tail. */
+  readonly upToDate: boolean
   readonly done: boolean
   /** Dynamic header/parameter values sent on the most recent request. */
   readonly sent: SentValues
@@ -189,7 +191,7 @@ export interface ProducerOptions {
   epoch?: number
   /** On a stale epoch, take over at the server's epoch + 1 instead of failing. */
   autoClaim?: boolean
-  /** Most messages in one request (default 100). */
+  /** Most messages in one request (default: no count limit; batches are cut by bytes). */
   maxBatchItems?: number
   /** Most body bytes in one request (default 1 MiB). */
   maxBatchBytes?: number
@@ -227,6 +229,10 @@ export declare class Producer {
   append(data: Data, options?: { ack?: false }): void | Promise<void>
   /** Enqueue one message; the Promise resolves once it is durably stored. */
   append(data: Data, options: { ack: true; signal?: AbortSignal }): Promise<Acked>
+  /** Enqueue many messages in one call, in order (like `append` one by one). */
+  appendMany(values: Iterable<Data>, options?: { ack?: false }): void | Promise<void>
+  /** Enqueue many messages; the Promise resolves once all of them are stored (the last one's ack). */
+  appendMany(values: Iterable<Data>, options: { ack: true; signal?: AbortSignal }): Promise<Acked>
   /** Wait until everything appended so far is stored. */
   flush(options?: SignalOption): Promise<void>
   /** Flush, then close the stream (atomically appending `finalMessage` if given). */
@@ -337,21 +343,30 @@ export declare class Client {
   readonly baseUrl: string
   /** A handle on the stream at `path` below the base URL. */
   stream(path: string, options?: { contentType?: string }): Stream
-  /** Stop everything started through this client (reads, consumers, producers). */
+  /** Whether `close()` was called. */
+  readonly closed: boolean
+  /**
+   * Close the client: reads and consumers end, producers flush and detach; every later
+   * call through it fails with `ClosedError`. `await using` closes it the same way.
+   */
   close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 export interface ErrorDetails {
   code?: string
   status?: number
   transient?: boolean
-  cause?: unknown
+  [detail: string]: unknown
 }
+
+// The classes below are generated at load time from the core's error table (one table for
+// every language binding); test/errors.test.mjs fails if this list and the table disagree.
 
 /** Base class of every SDK error. */
 export declare class DurableStreamError extends Error {
   constructor(message: string, details?: ErrorDetails)
-  /** Stable machine-readable code (the core's `Error::code()`), e.g. `'STREAM_CLOSED'`. */
+  /** Stable machine-readable code, identical in every binding, e.g. `'STREAM_CLOSED'`. */
   readonly code: string
   /** HTTP status of the response that caused the error, if any. */
   readonly status?: number
@@ -361,66 +376,77 @@ export declare class DurableStreamError extends Error {
   readonly conformanceCode: string
 }
 
-/** 404: the stream does not exist. */
+/** The stream (or a fork source) does not exist (404). */
 export declare class StreamNotFoundError extends DurableStreamError {}
-/** 409 + Stream-Closed: the stream is closed. */
+/** The stream is closed; `nextOffset` is its final offset. */
 export declare class StreamClosedError extends DurableStreamError {
-  readonly finalOffset?: string
+  readonly nextOffset?: string
 }
-/** 410: soft-deleted, or the offset is older than retained data. */
+/** The stream was deleted, or the offset is older than retained data (410). */
 export declare class StreamGoneError extends DurableStreamError {
   readonly earliestOffset?: string
 }
-/** 403 on a producer request: another producer holds a newer epoch. */
+/** Another producer holds a newer epoch (403). */
 export declare class StaleEpochError extends DurableStreamError {
   readonly currentEpoch: number
 }
-/** 409: a producer request arrived ahead of its predecessors. */
-export declare class SequenceGapError extends DurableStreamError {
+/** The request conflicts with the stream's state (409). */
+export declare class ConflictError extends DurableStreamError {}
+/** A producer request arrived ahead of its predecessors. */
+export declare class SequenceGapError extends ConflictError {
   readonly expectedSeq: number
   readonly receivedSeq: number
 }
-/** 409: a `Stream-Seq` not greater than the last accepted one. */
-export declare class SequenceConflictError extends DurableStreamError {}
-/** 409: the body's content type differs from the stream's. */
-export declare class ContentTypeMismatchError extends DurableStreamError {}
-/** Any other 409 (e.g. create with a different configuration). */
-export declare class ConflictError extends DurableStreamError {}
-/** 400 on a read: the offset was rejected. */
-export declare class InvalidOffsetError extends DurableStreamError {}
-/** Any other 400. */
+/** A `Stream-Seq` not greater than the last accepted one. */
+export declare class SequenceConflictError extends ConflictError {}
+/** The body's content type differs from the stream's. */
+export declare class ContentTypeMismatchError extends ConflictError {}
+/** The server rejected the request (400). */
 export declare class BadRequestError extends DurableStreamError {
-  readonly serverMessage: string
+  readonly serverMessage?: string
 }
+/** The server rejected the read offset. */
+export declare class InvalidOffsetError extends BadRequestError {}
+/** The body is larger than the server accepts (413). */
 export declare class PayloadTooLargeError extends DurableStreamError {}
-/** 429 after retries ran out. */
+/** Still rate limited (429) after retries. */
 export declare class RateLimitedError extends DurableStreamError {
   readonly retryAfterMs?: number
 }
+/** Authentication is missing or wrong (401). */
 export declare class UnauthorizedError extends DurableStreamError {}
+/** Not allowed (403). */
 export declare class ForbiddenError extends DurableStreamError {}
-/** 405/501: not supported by the server. */
+/** The server does not support this operation (405/501). */
 export declare class NotSupportedError extends DurableStreamError {}
-/** Any other non-success status (e.g. 5xx after retries). */
+/** Any other failure status, e.g. 5xx after retries. */
 export declare class UnexpectedStatusError extends DurableStreamError {}
 /** The connection failed, was reset, or the body was cut off. */
-export declare class NetworkError extends DurableStreamError {}
-/** A client-side deadline passed. */
-export declare class TimeoutError extends DurableStreamError {}
-/** The server broke the protocol (code `PARSE_ERROR`). */
-export declare class MalformedResponseError extends DurableStreamError {}
-/** A value was rejected before any I/O. */
-export declare class InvalidArgumentError extends DurableStreamError {
-  /** The option, spelled as in this API. */
-  readonly field: string
+export declare class NetworkError extends DurableStreamError {
+  /** What failed: `'connection_refused'`, `'dns'`, `'reset'`, `'tls'`, `'timeout'`, ... */
+  readonly cause?: string
 }
+/** A deadline passed. */
+export declare class TimeoutError extends DurableStreamError {
+  readonly cause?: string
+}
+/** The server's answer does not follow the protocol (code `PARSE_ERROR`). */
+export declare class MalformedResponseError extends DurableStreamError {}
+/** A value given by the caller was rejected before any I/O. */
+export declare class InvalidArgumentError extends DurableStreamError {
+  /** The option or argument, spelled as in this API. */
+  readonly field?: string
+}
+/** The operation was cancelled. */
 export declare class CancelledError extends DurableStreamError {}
-/** The producer or consumer has already failed or been closed. */
+/** The caller aborted the operation (with an `AbortSignal`, the rejection is `signal.reason`). */
+export declare class AbortedError extends CancelledError {}
+/** The client, producer or consumer has already failed or been closed. */
 export declare class ClosedError extends DurableStreamError {}
 /** The producer's buffer limit is reached (handled internally by `append`). */
 export declare class BufferFullError extends DurableStreamError {}
-/** A dynamic header/parameter function or a consumer handler threw. */
-export declare class CallbackError extends DurableStreamError {}
+/** Application code called by the SDK (a dynamic header function, a consumer handler) failed. */
+export declare class CallbackFailedError extends DurableStreamError {}
 /** A bug in the SDK (a Rust panic caught at the boundary). */
 export declare class InternalError extends DurableStreamError {}
 

@@ -3,37 +3,33 @@
 //
 // This layer only adapts: data conversion (Buffer / Uint8Array / string / JSON values),
 // Promises, async iterators, AbortSignal, callbacks and error classes. Every protocol
-// decision is made by the Rust core.
+// and lifecycle decision (ordering, read-ahead, cancellation, outcomes) is the core's.
 
 const native = require('./native.js')
 const errors = require('./errors.js')
 
-const { fromNative, fromPayloadString, configure } = errors._internal
-configure(native)
+const { fromNative, errorFromPayload, local } = errors._internal
+const DONE = Object.freeze({ done: true, value: undefined })
+const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
+const invalid = (field, why, cause) => local('InvalidArgument', `invalid ${field}: ${why}`, { field, cause })
+const isBytes = (d) => d instanceof Uint8Array || d instanceof ArrayBuffer || ArrayBuffer.isView(d)
 
 /** Buffer, Uint8Array, ArrayBuffer and strings are bytes; any other value is sent as JSON. */
 function toBuffer(data, what = 'data') {
-  if (Buffer.isBuffer(data)) return data
-  if (typeof data === 'string') return Buffer.from(data, 'utf8')
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  if (data instanceof ArrayBuffer) return Buffer.from(data)
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-  if (data === undefined || typeof data === 'function' || typeof data === 'symbol') {
-    throw new errors.InvalidArgumentError(`invalid ${what}: ${typeof data} cannot be sent`, {
-      field: what,
-      conformanceCode: 'INVALID_ARGUMENT',
-    })
-  }
-  return jsonBuffer(data, what)
+  const d = toData(data, what)
+  return typeof d === 'string' ? Buffer.from(d, 'utf8') : d
 }
 
 /** Like `toBuffer`, but strings (and the JSON text of other values) stay strings: the
  * native side copies them straight into the message (no Buffer per message). */
 function toData(data, what = 'data') {
-  if (typeof data === 'string') return data
-  if (Buffer.isBuffer(data) || data instanceof Uint8Array || data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return toBuffer(data, what)
-  if (data === undefined || typeof data === 'function' || typeof data === 'symbol') return toBuffer(data, what)
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return data
+  if (data instanceof ArrayBuffer) return Buffer.from(data)
+  if (isBytes(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  if (data === undefined || typeof data === 'function' || typeof data === 'symbol') {
+    throw invalid(what, `${typeof data} cannot be sent`)
+  }
   return jsonText(data, what)
 }
 
@@ -42,23 +38,10 @@ function jsonText(value, what = 'data') {
   try {
     text = JSON.stringify(value)
   } catch (e) {
-    throw new errors.InvalidArgumentError(`invalid ${what}: value cannot be encoded as JSON: ${e.message}`, {
-      field: what,
-      conformanceCode: 'INVALID_ARGUMENT',
-      cause: e,
-    })
+    throw invalid(what, `value cannot be encoded as JSON: ${e.message}`)
   }
-  if (text === undefined) {
-    throw new errors.InvalidArgumentError(`invalid ${what}: value cannot be encoded as JSON`, {
-      field: what,
-      conformanceCode: 'INVALID_ARGUMENT',
-    })
-  }
+  if (text === undefined) throw invalid(what, 'value cannot be encoded as JSON')
   return text
-}
-
-function jsonBuffer(value, what) {
-  return Buffer.from(jsonText(value, what), 'utf8')
 }
 
 function sync(fn) {
@@ -78,10 +61,8 @@ async function settle(promise, signal) {
   }
 }
 
-/**
- * Run `start(token)` with a native abort token tied to `signal`. The Rust future is
- * dropped when the signal fires; the Promise then rejects with `signal.reason`.
- */
+/** Run `start(token)` with a native abort token tied to `signal` (the core future is
+ * dropped when the signal fires; the Promise then rejects with `signal.reason`). */
 async function withSignal(signal, start) {
   if (!signal) return settle(sync(() => start(undefined)))
   if (signal.aborted) throw signal.reason
@@ -95,22 +76,21 @@ async function withSignal(signal, start) {
   }
 }
 
-function liveOption(live) {
-  if (live === undefined || live === false || live === null) return undefined
-  if (live === true) return 'auto'
-  return String(live)
+/** Tie a pull handle's `cancel()` to `signal`; returns the detach function. */
+function onAbort(signal, cancel) {
+  if (!signal) return () => {}
+  if (signal.aborted) cancel()
+  signal.addEventListener('abort', cancel, { once: true })
+  return () => signal.removeEventListener('abort', cancel)
 }
+
+const liveOption = (live) => (live === undefined || live === null || live === false ? 'off' : live === true ? 'auto' : String(live))
 
 function mapValueFns(fns, what) {
   if (!fns) return undefined
   const out = {}
   for (const [name, fn] of Object.entries(fns)) {
-    if (typeof fn !== 'function') {
-      throw new errors.InvalidArgumentError(`invalid ${what}: value of ${JSON.stringify(name)} must be a function`, {
-        field: what,
-        conformanceCode: 'INVALID_ARGUMENT',
-      })
-    }
+    if (typeof fn !== 'function') throw invalid(what, `value of ${JSON.stringify(name)} must be a function`)
     // Always a Promise<string> for the native side; sync and async functions alike.
     out[name] = () =>
       Promise.resolve()
@@ -145,205 +125,226 @@ class Chunk {
     return this.data.toString('utf8')
   }
 
-  /** The JSON messages of this chunk (JSON streams). */
+  /** The JSON messages of this chunk (JSON streams): one JSON.parse of the whole array. */
   json() {
     if (this.data.length === 0) return []
-    if (!this.isJson) {
-      throw new errors.InvalidArgumentError('invalid contentType: not a JSON stream', {
-        field: 'contentType',
-        conformanceCode: 'INVALID_ARGUMENT',
-      })
-    }
+    if (!this.isJson) throw invalid('contentType', 'not a JSON stream')
     return JSON.parse(this.data.toString('utf8'))
   }
 }
 
-/** A read session: `for await (const chunk of session)`. */
-class ReadSession {
-  constructor(nativeSession, signal, owner) {
-    this._n = nativeSession
-    this._signal = signal
+/** Ends with its owner (the client); `_end()` is idempotent. */
+class Owned {
+  constructor(owner) {
     this._owner = owner
     this._ended = false
-    this._token = undefined
-    this._onAbort = undefined
-    if (signal) {
-      this._token = new native.AbortToken()
-      this._onAbort = () => {
-        this._token.abort()
-      }
-      if (signal.aborted) this._token.abort()
-      else signal.addEventListener('abort', this._onAbort, { once: true })
-    }
     owner?._track(this)
   }
 
-  /** The next chunk; `{done: true}` once the session has ended. */
-  async next() {
-    if (this._ended) return { done: true, value: undefined }
-    if (this._signal?.aborted) {
-      this._end()
-      throw this._signal.reason
-    }
-    let n
-    try {
-      n = await this._n.next(this._token)
-    } catch (e) {
-      this._end()
-      throw fromNative(e, this._signal)
-    }
-    if (n === null || n === undefined) {
-      this._end()
-      return { done: true, value: undefined }
-    }
-    return { done: false, value: new Chunk(n) }
-  }
-
-  /** Stop reading (called by `break` in `for await`). */
-  async return() {
-    this._end()
-    return { done: true, value: undefined }
+  _end() {
+    if (this._ended) return false
+    this._ended = true
+    this._owner?._untrack(this)
+    return true
   }
 
   [Symbol.asyncIterator]() {
     return this
   }
 
-  /** The messages of a JSON stream, one by one. */
+  /** Stop (called by `break` in `for await`). */
+  async return() {
+    this.close()
+    return DONE
+  }
+}
+
+/** A pull handle (read session or consumer) as an async iterator: each `next()` is one
+ * native `next()`; concurrent calls are served by the core in call order. */
+class Pull extends Owned {
+  constructor(n, signal, owner) {
+    super(owner)
+    this._n = n
+    this._signal = signal
+    this._detach = onAbort(signal, () => n.cancel())
+  }
+
+  async next() {
+    if (this._ended) return DONE
+    let v
+    try {
+      v = await this._take()
+    } catch (e) {
+      this.close()
+      throw fromNative(e, this._signal)
+    }
+    if (v === null || v === true) {
+      this.close()
+      if (this._signal?.aborted) throw this._signal.reason
+      return DONE
+    }
+    return { done: false, value: this._wrap(v) }
+  }
+
+  _take() {
+    return this._n.next()
+  }
+
+  close() {
+    if (!this._end()) return
+    this._detach()
+    this._n.cancel()
+  }
+
+  async _shutdown() {
+    this.close()
+  }
+}
+
+/** A read session: `for await (const chunk of session)`. */
+class ReadSession extends Pull {
+  constructor(n, signal, owner) {
+    super(n, signal, owner)
+    this._waiting = 0
+  }
+
+  /** A chunk read ahead is taken without a Promise from the native side, unless an
+   * earlier caller is still waiting (it is served first). */
+  async _take() {
+    if (this._waiting === 0) {
+      const v = this._n.tryNext()
+      if (v !== false) return v
+    }
+    this._waiting++
+    try {
+      return await this._n.next()
+    } finally {
+      this._waiting--
+    }
+  }
+
+  _wrap(n) {
+    return new Chunk(n)
+  }
+
+  /** The messages of a JSON stream, one by one (each chunk parsed once). */
   async *json() {
     try {
       for (;;) {
         const r = await this.next()
         if (r.done) return
-        const chunk = r.value
-        if (chunk.data.length === 0) continue
-        for (const item of chunk.json()) yield item
+        yield* r.value.json()
       }
     } finally {
-      this._end()
+      this.close()
     }
   }
 
-  /** Offset to resume from: after the last complete response delivered. */
+  /** Offset to resume from: after the last complete response taken. */
   get offset() {
-    return this._n.offset
+    return this._n.position.offset
   }
 
   get cursor() {
-    return this._n.cursor ?? undefined
+    return this._n.position.cursor ?? undefined
+  }
+
+  /** The last chunk taken reached the tail. */
+  get upToDate() {
+    return this._n.position.upToDate
   }
 
   get done() {
-    return this._ended || this._n.done
+    return this._ended || this._n.position.streamClosed
   }
 
-  /** Dynamic header/parameter values sent on the most recent request. */
+  /** Dynamic header/parameter values sent with the request behind the last chunk taken. */
   get sent() {
     return this._n.sent
   }
+}
 
-  /** End the session and release its connection. */
-  close() {
-    this._end()
+/** A pull consumer: `for await (const event of consumer)`. */
+class Consumer extends Pull {
+  _wrap(n) {
+    switch (n.kind) {
+      case 'batch':
+        return { type: 'batch', batch: new Chunk(n.batch) }
+      case 'upToDate':
+        return { type: 'upToDate', offset: n.offset }
+      case 'closed':
+        return { type: 'closed', finalOffset: n.offset }
+      default:
+        return { type: 'reconnecting', error: errorFromPayload(JSON.parse(n.error)), retryInMs: n.retryInMs }
+    }
   }
 
-  _end() {
-    if (this._ended) return
-    this._ended = true
-    if (this._signal && this._onAbort) this._signal.removeEventListener('abort', this._onAbort)
-    this._token?.abort()
-    this._n.close()
-    this._owner?._untrack(this)
+  /** The offset after the last batch handed out; persist it to resume later. */
+  get checkpoint() {
+    return this._n.checkpoint
   }
 }
 
+const toVoid = (p) => p.then(() => undefined)
+
 /** The idempotent, batching producer. */
-class Producer {
+class Producer extends Owned {
   constructor(n, owner) {
+    super(owner)
     this._n = n
-    this._owner = owner
-    this._queue = null // Promise of the last append that had to wait for buffer space
-    this._closed = false
-    owner?._track(this)
   }
 
   /**
-   * Enqueue one message. Returns `undefined` when it was enqueued at once, or a Promise
-   * that resolves once it is enqueued (the buffer limit was reached). With `{ack: true}`
-   * returns a Promise of the acknowledgement (`{nextOffset, duplicate, epoch, seq}`).
+   * Enqueue one message; its place in the stream is fixed by this call. Returns
+   * `undefined` when it was buffered at once, or a Promise that resolves once it is
+   * (the buffer limit was reached). With `{ack: true}` returns a Promise of the
+   * acknowledgement (`{nextOffset, duplicate, epoch, seq}`).
    */
   append(data, options) {
-    const ack = Boolean(options && options.ack)
-    const signal = options?.signal
-    let buf
+    return this._enqueue(() => toData(data), (d, ack, t) => this._n.append(d, ack, t), options)
+  }
+
+  /** Enqueue many messages in one call, in order (as `append` one by one would); with
+   * `{ack: true}` the Promise resolves once all of them are stored. */
+  appendMany(values, options) {
+    return this._enqueue(() => Array.from(values, (v) => toData(v)), (d, ack, t) => this._n.appendMany(d, ack, t), options)
+  }
+
+  _enqueue(convert, enqueue, options) {
+    const ack = options?.ack === true
+    if (!ack) {
+      const p = sync(() => enqueue(convert(), false, undefined))
+      return p === null ? undefined : toVoid(settle(p))
+    }
     try {
-      buf = toData(data)
+      const d = convert()
+      return withSignal(options.signal, (t) => enqueue(d, true, t))
     } catch (e) {
-      if (ack) return Promise.reject(e)
-      throw e
+      return Promise.reject(fromNative(e))
     }
-    if (this._queue === null) {
-      // `null` from the native side: the buffer limit is reached (no exception on this
-      // path, which a producer at its limit takes once per freed batch).
-      if (ack) {
-        let handle
-        try {
-          handle = this._n.tryAppendAck(buf)
-        } catch (e) {
-          // The caller holds a Promise: reject it.
-          return Promise.reject(fromNative(e))
-        }
-        if (handle !== null) return withSignal(signal, (t) => handle.wait(t))
-      } else if (sync(() => this._n.tryAppend(buf))) {
-        return undefined
-      }
-    }
-    // Buffer full: wait for space, keeping the order of the calls. The queue is cleared as
-    // soon as the last waiting append is admitted, before its caller resumes, so that a
-    // caller awaiting each append goes back to the synchronous path right away.
-    const previous = this._queue ?? Promise.resolve()
-    let tail
-    const admitted = previous
-      .catch(() => {})
-      .then(() => (ack ? settle(this._n.appendAck(buf)) : settle(this._n.append(buf))))
-      .finally(() => {
-        if (this._queue === tail) this._queue = null
-      })
-    tail = admitted.then(
-      () => {},
-      () => {},
-    )
-    this._queue = tail
-    if (ack) return admitted.then((handle) => withSignal(signal, (t) => handle.wait(t)))
-    return admitted
   }
 
   /** Wait until everything appended so far is stored. */
-  async flush(options) {
-    if (this._queue) await this._queue
+  flush(options) {
     return withSignal(options?.signal, (t) => this._n.flush(t))
   }
 
   /** Flush, then close the stream (atomically appending `finalMessage` if given). */
   async close(finalMessage) {
-    if (this._queue) await this._queue
-    const buf = finalMessage === undefined ? undefined : toData(finalMessage, 'finalMessage')
+    const d = finalMessage === undefined ? undefined : toData(finalMessage, 'finalMessage')
     try {
-      return await settle(this._n.close(buf))
+      return await settle(this._n.close(d))
     } finally {
-      this._closed = true
-      this._owner?._untrack(this)
+      this._end()
     }
   }
 
   /** Flush, then stop without closing the stream. */
   async detach() {
-    if (this._queue) await this._queue
     try {
       await settle(this._n.detach())
     } finally {
-      this._closed = true
-      this._owner?._untrack(this)
+      this._end()
     }
   }
 
@@ -358,111 +359,22 @@ class Producer {
   }
 
   async _shutdown() {
-    if (!this._closed) await this.detach().catch(() => {})
-  }
-}
-
-function consumerEvent(n) {
-  switch (n.kind) {
-    case 'batch':
-      return { type: 'batch', batch: new Chunk(n.batch) }
-    case 'upToDate':
-      return { type: 'upToDate', offset: n.offset }
-    case 'closed':
-      return { type: 'closed', finalOffset: n.offset }
-    default:
-      return { type: 'reconnecting', error: fromPayloadString(n.error), retryInMs: n.retryInMs }
-  }
-}
-
-/** A pull consumer: `for await (const event of consumer)`. */
-class Consumer {
-  constructor(n, signal, owner) {
-    this._n = n
-    this._signal = signal
-    this._owner = owner
-    this._ended = false
-    this._token = signal ? new native.AbortToken() : undefined
-    this._onAbort = () => this._token.abort()
-    if (signal) {
-      if (signal.aborted) this._token.abort()
-      else signal.addEventListener('abort', this._onAbort, { once: true })
-    }
-    owner?._track(this)
-  }
-
-  async next() {
-    if (this._ended) return { done: true, value: undefined }
-    if (this._signal?.aborted) {
-      this._end()
-      throw this._signal.reason
-    }
-    let n
-    try {
-      n = await this._n.next(this._token)
-    } catch (e) {
-      this._end()
-      throw fromNative(e, this._signal)
-    }
-    if (n === null || n === undefined) {
-      this._end()
-      return { done: true, value: undefined }
-    }
-    return { done: false, value: consumerEvent(n) }
-  }
-
-  async return() {
-    this._end()
-    return { done: true, value: undefined }
-  }
-
-  [Symbol.asyncIterator]() {
-    return this
-  }
-
-  /** The offset after the last batch handed out; persist it to resume later. */
-  get checkpoint() {
-    return this._n.checkpoint
-  }
-
-  close() {
-    this._end()
-  }
-
-  _end() {
-    if (this._ended) return
-    this._ended = true
-    if (this._signal) this._signal.removeEventListener('abort', this._onAbort)
-    this._token?.abort()
-    this._n.close()
-    this._owner?._untrack(this)
-  }
-
-  async _shutdown() {
-    this._end()
+    await this.detach().catch(() => {})
   }
 }
 
 /** Controls a consumer started with `stream.subscribe`. */
-class ConsumerHandle {
+class ConsumerHandle extends Owned {
   constructor(n, signal, owner) {
+    super(owner)
     this._n = n
-    this._owner = owner
     /** Resolves with `{reason, offset}` when the consumer ends; rejects on failure. */
     this.done = settle(n.done())
-    this.done.catch(() => {}) // the caller may never look; no unhandled rejection
-    this.done.finally(() => owner?._untrack(this)).catch(() => {})
-    if (signal) {
-      const onAbort = () => {
-        this.stop().catch(() => {})
-      }
-      if (signal.aborted) onAbort()
-      else {
-        signal.addEventListener('abort', onAbort, { once: true })
-        this.done.finally(() => signal.removeEventListener('abort', onAbort)).catch(() => {})
-      }
-    }
-    owner?._track(this)
+    const detach = onAbort(signal, () => n.stop())
+    this.done.catch(() => {}).finally(() => {
+      detach()
+      this._end()
+    })
   }
 
   /** Stop fetching after the batch in hand. */
@@ -476,7 +388,8 @@ class ConsumerHandle {
 
   /** Stop and resolve with how the consumer ended. */
   stop() {
-    return settle(this._n.stop())
+    this._n.stop()
+    return this.done
   }
 
   /** The offset after the last batch the handler accepted. */
@@ -490,12 +403,7 @@ class ConsumerHandle {
 }
 
 function handlerFns(h) {
-  if (!h || typeof h.onBatch !== 'function') {
-    throw new errors.InvalidArgumentError('invalid onBatch: a function is required', {
-      field: 'onBatch',
-      conformanceCode: 'INVALID_ARGUMENT',
-    })
-  }
+  if (!h || typeof h.onBatch !== 'function') throw invalid('onBatch', 'a function is required')
   const wrap = (f, map) => (typeof f === 'function' ? (arg) => Promise.resolve().then(() => map(f, arg)) : undefined)
   return {
     onBatch: (n) =>
@@ -503,7 +411,7 @@ function handlerFns(h) {
         .then(() => h.onBatch(new Chunk(n)))
         .then((r) => r !== false),
     onError: wrap(h.onError, async (f, payload) => {
-      const r = await f(fromPayloadString(payload))
+      const r = await f(errorFromPayload(JSON.parse(payload)))
       return typeof r === 'boolean' ? r : null
     }),
     onUpToDate: wrap(h.onUpToDate, async (f, offset) => {
@@ -518,11 +426,23 @@ function handlerFns(h) {
 function consumerOptions(o = {}) {
   return {
     offset: o.offset,
-    live: o.live === undefined ? undefined : (liveOption(o.live) ?? 'false'),
+    live: o.live === undefined ? undefined : liveOption(o.live),
     backoffBaseMs: o.backoffBaseMs,
     backoffMaxMs: o.backoffMaxMs,
     headers: o.headers,
     maxChunkBytes: o.maxChunkBytes,
+  }
+}
+
+function appendOptions(o) {
+  return {
+    contentType: o.contentType,
+    seq: o.seq === undefined ? undefined : String(o.seq),
+    producerId: o.producerId,
+    producerEpoch: o.producerEpoch,
+    producerSeq: o.producerSeq,
+    close: o.close,
+    headers: o.headers,
   }
 }
 
@@ -535,6 +455,12 @@ class Stream {
     this.path = path
   }
 
+  /** The native stream, once the client is known to be open. */
+  get _open() {
+    this._client._check()
+    return this._n
+  }
+
   /** The stream's full URL. */
   get url() {
     return this._n.url
@@ -545,21 +471,32 @@ class Stream {
     return this._n.contentType ?? undefined
   }
 
-  /** Create the stream, or confirm that an identical one exists. */
-  async create(options = {}) {
-    const body = options.body ?? options.data
-    const opts = {
-      contentType: options.contentType,
-      ttlSeconds: options.ttlSeconds,
-      expiresAt: options.expiresAt,
-      closed: options.closed,
-      body: body === undefined ? undefined : toBuffer(body, 'body'),
-      forkedFrom: options.forkedFrom,
-      forkOffset: options.forkOffset,
-      forkSubOffset: options.forkSubOffset,
-      headers: options.headers,
+  _call(options, start) {
+    try {
+      const n = this._open
+      return withSignal(options.signal, (t) => start(n, t))
+    } catch (e) {
+      return Promise.reject(e)
     }
-    return withSignal(options.signal, (t) => this._n.create(opts, t))
+  }
+
+  /** Create the stream, or confirm that an identical one exists. */
+  create(options = {}) {
+    return this._call(options, (n, t) => {
+      const body = options.body ?? options.data
+      const opts = {
+        contentType: options.contentType,
+        ttlSeconds: options.ttlSeconds,
+        expiresAt: options.expiresAt,
+        closed: options.closed,
+        body: body === undefined ? undefined : toBuffer(body, 'body'),
+        forkedFrom: options.forkedFrom,
+        forkOffset: options.forkOffset,
+        forkSubOffset: options.forkSubOffset,
+        headers: options.headers,
+      }
+      return n.create(opts, t)
+    })
   }
 
   /**
@@ -567,54 +504,34 @@ class Stream {
    * JSON stream: the text of one JSON value); other values are sent as JSON.
    */
   append(data, options = {}) {
-    let buf
-    try {
-      buf = toBuffer(data)
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return withSignal(options.signal, (t) => this._n.append(buf, appendOptions(options), t))
+    return this._call(options, (n, t) => n.append(toBuffer(data), appendOptions(options), t))
   }
 
   /** Append one JSON value (strings included: `appendJson("x")` stores the JSON string "x"). */
   appendJson(value, options = {}) {
-    let text
-    try {
-      text = jsonText(value)
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return withSignal(options.signal, (t) => this._n.appendJson([text], appendOptions(options), t))
+    return this._call(options, (n, t) => n.appendJson([jsonText(value)], appendOptions(options), t))
   }
 
   /** Append several JSON values in one request; each is stored as its own message. */
   appendJsonBatch(values, options = {}) {
-    let texts
-    try {
-      texts = Array.from(values, (v) => jsonText(v))
-    } catch (e) {
-      return Promise.reject(e)
-    }
-    return withSignal(options.signal, (t) => this._n.appendJson(texts, appendOptions(options), t))
+    return this._call(options, (n, t) => n.appendJson(Array.from(values, (v) => jsonText(v)), appendOptions(options), t))
   }
 
   /** Close the stream, optionally appending a final message atomically. */
-  async close(options = {}) {
-    const opts = {
-      data: options.data === undefined ? undefined : toBuffer(options.data),
-      contentType: options.contentType,
-      headers: options.headers,
-    }
-    return withSignal(options.signal, (t) => this._n.close(opts, t))
+  close(options = {}) {
+    return this._call(options, (n, t) => {
+      const data = options.data === undefined ? undefined : toBuffer(options.data)
+      return n.close({ data, contentType: options.contentType, headers: options.headers }, t)
+    })
   }
 
   delete(options = {}) {
-    return withSignal(options.signal, (t) => this._n.delete(options.headers, t))
+    return this._call(options, (n, t) => n.delete(options.headers, t))
   }
 
   /** Metadata: content type, tail offset, closure, TTL / expiry. */
   async head(options = {}) {
-    const m = await withSignal(options.signal, (t) => this._n.head(options.headers, t))
+    const m = await this._call(options, (n, t) => n.head(options.headers, t))
     return {
       contentType: m.contentType ?? undefined,
       nextOffset: m.nextOffset,
@@ -630,15 +547,14 @@ class Stream {
    * `true`/`'auto'`, `'long-poll'` or `'sse'`.
    */
   read(options = {}) {
-    const n = sync(() =>
-      this._n.read({
-        offset: options.offset,
-        live: liveOption(options.live),
-        cursor: options.cursor,
-        headers: options.headers,
-        maxChunkBytes: options.maxChunkBytes,
-      }),
-    )
+    const opts = {
+      offset: options.offset,
+      live: liveOption(options.live),
+      cursor: options.cursor,
+      headers: options.headers,
+      maxChunkBytes: options.maxChunkBytes,
+    }
+    const n = sync(() => this._open.read(opts))
     return new ReadSession(n, options.signal, this._client)
   }
 
@@ -649,7 +565,7 @@ class Stream {
 
   /** Everything from `offset` to the current tail, in one Buffer. */
   readAll(options = {}) {
-    return withSignal(options.signal, (t) => this._n.readAll(options.offset, t))
+    return this._call(options, (n, t) => n.readAll(options.offset, t))
   }
 
   /** All messages of a JSON stream from `offset` to the current tail. */
@@ -658,20 +574,15 @@ class Stream {
     return buf.length === 0 ? [] : JSON.parse(buf.toString('utf8'))
   }
 
-  /** Start an idempotent producer on this stream. */
+  /** Start an idempotent producer on this stream (no I/O until its first batch). */
   async producer(options) {
-    if (!options || typeof options.producerId !== 'string') {
-      throw new errors.InvalidArgumentError('invalid producerId: a string is required', {
-        field: 'producerId',
-        conformanceCode: 'INVALID_ARGUMENT',
-      })
-    }
-    const { onError, ...rest } = options
+    if (!options || typeof options.producerId !== 'string') throw invalid('producerId', 'a string is required')
+    const { onError, ...opts } = options
     const cb =
       typeof onError === 'function'
         ? (ev) => {
             try {
-              onError(fromPayloadString(ev.error), ev.messages)
+              onError(errorFromPayload(JSON.parse(ev.error)), ev.messages)
             } catch (e) {
               process.nextTick(() => {
                 throw e
@@ -679,46 +590,20 @@ class Stream {
             }
           }
         : undefined
-    const opts = {
-      producerId: rest.producerId,
-      epoch: rest.epoch,
-      autoClaim: rest.autoClaim,
-      maxBatchItems: rest.maxBatchItems,
-      maxBatchBytes: rest.maxBatchBytes,
-      lingerMs: rest.lingerMs,
-      maxInFlight: rest.maxInFlight,
-      bufferLimitBytes: rest.bufferLimitBytes,
-      deliveryTimeoutMs: rest.deliveryTimeoutMs,
-      contentType: rest.contentType,
-      headers: rest.headers,
-    }
-    const n = await settle(sync(() => this._n.producer(opts, cb)))
-    return new Producer(n, this._client)
+    return new Producer(sync(() => this._open.producer(opts, cb)), this._client)
   }
 
   /** A pull consumer: `for await (const event of stream.consume())`. */
   consume(options = {}) {
-    const n = sync(() => this._n.consumer(consumerOptions(options)))
+    const n = sync(() => this._open.consumer(consumerOptions(options)))
     return new Consumer(n, options.signal, this._client)
   }
 
   /** A pushed consumer driving `handlers` until the stream closes or `stop()`. */
   subscribe(handlers, options = {}) {
     const fns = handlerFns(handlers)
-    const n = sync(() => this._n.subscribe(fns, consumerOptions(options)))
+    const n = sync(() => this._open.subscribe(fns, consumerOptions(options)))
     return new ConsumerHandle(n, options.signal, this._client)
-  }
-}
-
-function appendOptions(o) {
-  return {
-    contentType: o.contentType,
-    seq: o.seq === undefined ? undefined : String(o.seq),
-    producerId: o.producerId,
-    producerEpoch: o.producerEpoch,
-    producerSeq: o.producerSeq,
-    close: o.close,
-    headers: o.headers,
   }
 }
 
@@ -745,21 +630,35 @@ class Client {
     return this._n.baseUrl
   }
 
+  /** Whether `close()` was called. */
+  get closed() {
+    return this._closed
+  }
+
   /** A handle on the stream at `path` below the base URL. */
   stream(path, options = {}) {
-    if (this._closed) throw new errors.ClosedError('client is closed', { conformanceCode: 'INTERNAL_ERROR' })
+    this._check()
     return new Stream(sync(() => this._n.stream(String(path), options.contentType)), this, path)
   }
 
   /**
-   * Stop everything started through this client: reads and pull consumers end, pushed
-   * consumers stop, producers flush and detach. Later `stream()` calls throw.
+   * Close the client: reads and pull consumers end, pushed consumers stop, producers
+   * flush and detach. Every later call through it fails with `ClosedError`. Closing
+   * again does nothing. `await using client = new Client(...)` closes it the same way.
    */
   async close() {
     this._closed = true
     const open = [...this._open]
     this._open.clear()
-    await Promise.all(open.map((r) => (r._shutdown ? r._shutdown() : r.close())))
+    await Promise.all(open.map((r) => r._shutdown()))
+  }
+
+  [asyncDispose]() {
+    return this.close()
+  }
+
+  _check() {
+    if (this._closed) throw local('Closed', 'client is closed')
   }
 
   _track(r) {

@@ -34,9 +34,10 @@ export const {
   MalformedResponseError,
   InvalidArgumentError,
   CancelledError,
+  AbortedError,
   ClosedError,
   BufferFullError,
-  CallbackError,
+  CallbackFailedError,
   InternalError,
   version,
 } = sdk

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use durable_streams_sdk::{
-    AppendRetry, BoxFuture, Client, Result as CoreResult, RetryPolicy, ValueProvider,
-};
+use durable_streams_sdk::{BoxFuture, Client, Result as CoreResult, RetryPolicy, ValueProvider};
 use napi::Status;
 use napi::bindgen_prelude::Promise;
 use napi::threadsafe_function::ThreadsafeFunction;
@@ -27,7 +25,6 @@ pub struct NativeRetryOptions {
     pub initial_delay_ms: Option<f64>,
     pub max_delay_ms: Option<f64>,
     pub multiplier: Option<f64>,
-    /// `"when-unprocessed"` (default) or `"at-least-once"`.
     pub append_retry: Option<String>,
 }
 
@@ -47,50 +44,32 @@ pub struct NativeClientOptions {
 /// Calls a JavaScript function (on the JS thread) and awaits its Promise.
 struct JsValue {
     name: String,
-    f: Arc<ValueFn>,
+    f: ValueFn,
 }
 
 impl ValueProvider for JsValue {
     fn value(&self) -> BoxFuture<'_, CoreResult<String>> {
         Box::pin(async move {
-            let promise = self.f.call_async_catch(()).await.map_err(|e| {
-                error::callback(&format!("dynamic value {:?}", self.name), &e.reason)
-            })?;
-            promise.await.map_err(|e| {
-                error::callback(&format!("dynamic value {:?}", self.name), &e.reason)
-            })
+            let what = || format!("dynamic value {:?}", self.name);
+            let promise = self.f.call_async_catch(()).await.map_err(|e| error::callback(&what(), &e.reason))?;
+            promise.await.map_err(|e| error::callback(&what(), &e.reason))
         })
     }
 }
 
-pub fn retry_policy(r: NativeRetryOptions) -> napi::Result<RetryPolicy> {
-    let max_retries = r
-        .max_retries
-        .map(|n| integer("maxRetries", n))
-        .transpose()?;
-    let mut policy = RetryPolicy::from_parts(
-        max_retries,
-        r.initial_delay_ms,
-        r.max_delay_ms,
-        r.multiplier,
-    )
-    .map_err(error::core)?;
-    policy.append_retry = match r.append_retry.as_deref() {
-        None | Some("when-unprocessed") => AppendRetry::WhenUnprocessed,
-        Some("at-least-once") => AppendRetry::AtLeastOnce,
-        Some(other) => {
-            return Err(error::invalid_argument(
-                "appendRetry",
-                format!("{other:?} is not 'when-unprocessed' or 'at-least-once'"),
-            ));
-        }
-    };
+fn retry_policy(r: NativeRetryOptions) -> napi::Result<RetryPolicy> {
+    let max_retries = r.max_retries.map(|n| integer("maxRetries", n)).transpose()?;
+    let mut policy =
+        RetryPolicy::from_parts(max_retries, r.initial_delay_ms, r.max_delay_ms, r.multiplier).map_err(error::core)?;
+    if let Some(s) = r.append_retry {
+        policy.append_retry = s.parse().map_err(error::core)?;
+    }
     Ok(policy)
 }
 
 #[napi]
 pub struct NativeClient {
-    pub(crate) inner: Client,
+    inner: Client,
 }
 
 #[napi]
@@ -99,63 +78,49 @@ impl NativeClient {
     pub fn new(base_url: String, options: Option<NativeClientOptions>) -> napi::Result<Self> {
         task::sync(move || {
             let mut b = Client::builder(base_url);
-            if let Some(o) = options {
-                for (k, v) in o.headers.unwrap_or_default() {
-                    b = b.header(k, v);
-                }
-                for (name, f) in o.dynamic_headers.unwrap_or_default() {
-                    b = b.dynamic_header_arc(
-                        name.clone(),
-                        Arc::new(JsValue {
-                            name,
-                            f: Arc::new(f),
-                        }),
-                    );
-                }
-                for (name, f) in o.dynamic_params.unwrap_or_default() {
-                    b = b.dynamic_param_arc(
-                        name.clone(),
-                        Arc::new(JsValue {
-                            name,
-                            f: Arc::new(f),
-                        }),
-                    );
-                }
-                if let Some(r) = o.retry {
-                    b = b.retry_policy(retry_policy(r)?);
-                }
-                if let Some(ms) = o.request_timeout_ms {
-                    b = b.request_timeout(positive_ms("requestTimeoutMs", ms)?);
-                }
-                if let Some(ms) = o.connect_timeout_ms {
-                    b = b.connect_timeout(positive_ms("connectTimeoutMs", ms)?);
-                }
-                if let Some(ms) = o.live_idle_timeout_ms {
-                    b = b.live_idle_timeout(positive_ms("liveIdleTimeoutMs", ms)?);
-                }
-                if let Some(ms) = o.pool_idle_timeout_ms {
-                    b = b.pool_idle_timeout(positive_ms("poolIdleTimeoutMs", ms)?);
-                }
-                if let Some(c) = o.compression {
-                    b = b.compression(c);
-                }
+            let Some(o) = options else {
+                return Ok(NativeClient { inner: b.build().map_err(error::core)? });
+            };
+            for (k, v) in o.headers.unwrap_or_default() {
+                b = b.header(k, v);
             }
-            Ok(NativeClient {
-                inner: b.build().map_err(error::core)?,
-            })
+            for (name, f) in o.dynamic_headers.unwrap_or_default() {
+                b = b.dynamic_header_arc(name.clone(), Arc::new(JsValue { name, f }));
+            }
+            for (name, f) in o.dynamic_params.unwrap_or_default() {
+                b = b.dynamic_param_arc(name.clone(), Arc::new(JsValue { name, f }));
+            }
+            if let Some(r) = o.retry {
+                b = b.retry_policy(retry_policy(r)?);
+            }
+            if let Some(ms) = o.request_timeout_ms {
+                b = b.request_timeout(positive_ms("requestTimeoutMs", ms)?);
+            }
+            if let Some(ms) = o.connect_timeout_ms {
+                b = b.connect_timeout(positive_ms("connectTimeoutMs", ms)?);
+            }
+            if let Some(ms) = o.live_idle_timeout_ms {
+                b = b.live_idle_timeout(positive_ms("liveIdleTimeoutMs", ms)?);
+            }
+            if let Some(ms) = o.pool_idle_timeout_ms {
+                b = b.pool_idle_timeout(positive_ms("poolIdleTimeoutMs", ms)?);
+            }
+            if let Some(c) = o.compression {
+                b = b.compression(c);
+            }
+            Ok(NativeClient { inner: b.build().map_err(error::core)? })
         })
     }
 
     /// A handle on the stream at `path`; `contentType`, when known, saves a `HEAD`.
     #[napi]
     pub fn stream(&self, path: String, content_type: Option<String>) -> napi::Result<NativeStream> {
-        task::sync(|| {
-            let s = self.inner.stream(&path).map_err(error::core)?;
-            Ok(NativeStream::new(match content_type {
-                Some(ct) => s.with_content_type(ct),
-                None => s,
-            }))
-        })
+        let s = self.inner.stream(&path).map_err(error::core)?;
+        let inner = match content_type {
+            Some(ct) => s.with_content_type(ct),
+            None => s,
+        };
+        Ok(NativeStream { inner })
     }
 
     #[napi(getter)]

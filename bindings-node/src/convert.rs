@@ -48,23 +48,26 @@ pub fn data(d: Data) -> Bytes {
 }
 
 /// A JavaScript number that must be a whole number (counts, epochs, sizes).
-pub fn integer(field: &str, v: f64) -> napi::Result<i64> {
+pub fn integer(field: &'static str, v: f64) -> napi::Result<i64> {
     if !v.is_finite() || v.fract() != 0.0 || v.abs() > 9_007_199_254_740_991.0 {
-        return Err(error::invalid_argument(
-            field,
-            format!("must be an integer (got {v})"),
-        ));
+        return Err(error::invalid_argument(field, format!("must be an integer (got {v})")));
     }
     Ok(v as i64)
 }
 
-pub fn non_negative(field: &str, v: f64) -> napi::Result<u64> {
-    let n = integer(field, v)?;
-    u64::try_from(n).map_err(|_| error::invalid_argument(field, "must be >= 0"))
+pub fn non_negative(field: &'static str, v: f64) -> napi::Result<u64> {
+    u64::try_from(integer(field, v)?).map_err(|_| error::invalid_argument(field, "must be >= 0"))
+}
+
+pub fn positive(field: &'static str, v: f64) -> napi::Result<usize> {
+    match integer(field, v)? {
+        n if n > 0 => Ok(n as usize),
+        _ => Err(error::invalid_argument(field, "must be > 0")),
+    }
 }
 
 /// Milliseconds that must be > 0.
-pub fn positive_ms(field: &str, ms: f64) -> napi::Result<Duration> {
+pub fn positive_ms(field: &'static str, ms: f64) -> napi::Result<Duration> {
     if !(ms.is_finite() && ms > 0.0) {
         return Err(error::invalid_argument(field, "must be > 0"));
     }
@@ -72,26 +75,12 @@ pub fn positive_ms(field: &str, ms: f64) -> napi::Result<Duration> {
 }
 
 pub fn offset(o: Option<String>) -> napi::Result<Offset> {
-    match o {
-        None => Ok(Offset::beginning()),
-        Some(s) => Offset::parse(&s).map_err(error::core),
-    }
+    o.map_or(Ok(Offset::beginning()), |s| Offset::parse(&s)).map_err(error::core)
 }
 
-/// `live`: `false`/absent, `true` (auto), `"auto"`, `"long-poll"` or `"sse"`.
+/// `live` as the core spells it (the JavaScript layer maps `true`/`false`).
 pub fn live_mode(live: Option<String>) -> napi::Result<LiveMode> {
-    Ok(match live.as_deref() {
-        None | Some("false") | Some("off") => LiveMode::Off,
-        Some("true") | Some("auto") => LiveMode::Auto,
-        Some("long-poll") => LiveMode::LongPoll,
-        Some("sse") => LiveMode::Sse,
-        Some(other) => {
-            return Err(error::invalid_argument(
-                "live",
-                format!("{other:?} is not one of false, true, 'auto', 'long-poll', 'sse'"),
-            ));
-        }
-    })
+    live.map_or(Ok(LiveMode::Off), |s| s.parse()).map_err(error::core)
 }
 
 /// Bytes handed to JavaScript as a `Buffer` without copying: the Buffer points into the

@@ -1,16 +1,13 @@
-//! `NativeProducer`: the core's idempotent, batching producer.
+//! `NativeProducer`: the core's idempotent, batching producer and its ordered enqueue.
 //!
-//! Enqueueing is synchronous (`tryAppend`) so that messages keep the order of the
-//! JavaScript calls; only when the buffer limit is reached does the JavaScript layer fall
-//! back to the waiting `append`, and it serialises those itself.
+//! Every append reserves the message's place synchronously (order = call order); a
+//! Promise is made only when there is something to wait for: buffer room or an ack.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use durable_streams_sdk::{
-    AppendAck, Error as CoreError, ErrorKind, Producer, ProducerOptions, RawProducerOptions,
-};
+use durable_streams_sdk::{Acked, Enqueued, Error as CoreError, Producer, ProducerOptions, RawProducerOptions};
 use napi::Env;
 use napi::Status;
 use napi::bindgen_prelude::{Buffer, PromiseRaw, Unknown};
@@ -19,7 +16,7 @@ use napi_derive::napi;
 
 use crate::convert::{Data, data, header_list, integer, positive_ms};
 use crate::error;
-use crate::stream::{NativeCloseResult, NativeStream};
+use crate::stream::{NativeCloseResult, NativeStream, close_result};
 use crate::task::{self, AbortToken};
 
 #[napi(object, object_to_js = false)]
@@ -45,14 +42,7 @@ pub struct NativeProducerError {
 }
 
 /// Weak: a producer never keeps the event loop alive by itself.
-pub type ErrorFn = ThreadsafeFunction<
-    NativeProducerError,
-    Unknown<'static>,
-    NativeProducerError,
-    Status,
-    false,
-    true,
->;
+pub type ErrorFn = ThreadsafeFunction<NativeProducerError, Unknown<'static>, NativeProducerError, Status, false, true>;
 
 #[napi(object)]
 pub struct NativeAcked {
@@ -62,11 +52,19 @@ pub struct NativeAcked {
     pub seq: i64,
 }
 
-fn producer_options(
-    o: NativeProducerOptions,
-    on_error: Option<ErrorFn>,
-) -> napi::Result<ProducerOptions> {
-    let int = |field: &str, v: Option<f64>| v.map(|n| integer(field, n)).transpose();
+impl From<Acked> for NativeAcked {
+    fn from(a: Acked) -> Self {
+        NativeAcked {
+            next_offset: a.next_offset.map(|o| o.as_str().to_string()),
+            duplicate: a.duplicate,
+            epoch: a.epoch as i64,
+            seq: a.seq as i64,
+        }
+    }
+}
+
+fn producer_options(o: NativeProducerOptions, on_error: Option<ErrorFn>) -> napi::Result<ProducerOptions> {
+    let int = |field: &'static str, v: Option<f64>| v.map(|n| integer(field, n)).transpose();
     let mut opts = ProducerOptions::from_raw(RawProducerOptions {
         producer_id: Some(o.producer_id),
         epoch: int("epoch", o.epoch)?,
@@ -98,58 +96,13 @@ fn producer_options(
 
 #[napi]
 impl NativeStream {
-    /// Start a producer (one `HEAD` unless the content type is known or given).
+    /// Start a producer (no I/O until the first batch; one `HEAD` then unless the content
+    /// type is known or given).
     #[napi]
-    pub fn producer<'env>(
-        &self,
-        env: &'env Env,
-        options: NativeProducerOptions,
-        on_error: Option<ErrorFn>,
-    ) -> napi::Result<PromiseRaw<'env, NativeProducer>> {
+    pub fn producer(&self, options: NativeProducerOptions, on_error: Option<ErrorFn>) -> napi::Result<NativeProducer> {
         let opts = producer_options(options, on_error)?;
         let stream = self.inner.clone();
-        task::promise(env, None, async move {
-            let p = Producer::start(stream, opts).await.map_err(error::core)?;
-            Ok(NativeProducer { inner: p })
-        })
-    }
-}
-
-/// An acknowledgement to await: resolves once the message is durably stored.
-#[napi]
-pub struct NativeAck {
-    rx: Arc<Mutex<Option<AppendAck>>>,
-}
-
-impl NativeAck {
-    fn new(ack: AppendAck) -> Self {
-        NativeAck {
-            rx: Arc::new(Mutex::new(Some(ack))),
-        }
-    }
-}
-
-#[napi]
-impl NativeAck {
-    #[napi]
-    pub fn wait<'env>(
-        &self,
-        env: &'env Env,
-        abort: Option<&AbortToken>,
-    ) -> napi::Result<PromiseRaw<'env, NativeAcked>> {
-        let ack = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        task::promise(env, abort, async move {
-            let ack = ack.ok_or_else(|| {
-                error::local("CLOSED", "this acknowledgement was already awaited")
-            })?;
-            let a = ack.await.map_err(error::core)?;
-            Ok(NativeAcked {
-                next_offset: a.next_offset.map(|o| o.as_str().to_string()),
-                duplicate: a.duplicate,
-                epoch: a.epoch as i64,
-                seq: a.seq as i64,
-            })
-        })
+        task::sync(|| Ok(NativeProducer { inner: Producer::start_now(stream, opts).map_err(error::core)? }))
     }
 }
 
@@ -158,102 +111,74 @@ pub struct NativeProducer {
     inner: Producer,
 }
 
+impl NativeProducer {
+    /// `null` when buffered at once; else a Promise of buffer room (and, with `ack`, of
+    /// the acknowledgement).
+    fn settle<'env>(
+        &self,
+        env: &'env Env,
+        r: durable_streams_sdk::Result<Enqueued>,
+        abort: Option<&AbortToken>,
+    ) -> napi::Result<Option<PromiseRaw<'env, Option<NativeAcked>>>> {
+        let fut = match r.map_err(error::core)? {
+            Enqueued::Accepted => return Ok(None),
+            Enqueued::Ack(a) => task::promise(env, abort, async move { Ok(Some(a.await?.into())) })?,
+            Enqueued::Wait(w) => task::promise(env, abort, async move {
+                match w.await? {
+                    Some(a) => Ok(Some(a.await?.into())),
+                    None => Ok(None),
+                }
+            })?,
+        };
+        Ok(Some(fut))
+    }
+}
+
 #[napi]
 impl NativeProducer {
-    /// Enqueue now: `true`, or `false` when the buffer limit is reached (the JavaScript layer
-    /// then waits with `append`). Called once per message: no runtime lookup (enqueueing
-    /// needs none) and no exception for a full buffer.
-    #[napi]
-    pub fn try_append(&self, data: Data) -> napi::Result<bool> {
-        task::guarded(|| match self.inner.try_append(self::data(data), false) {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.kind(), ErrorKind::BufferFull) => Ok(false),
-            Err(e) => Err(error::core(e)),
-        })
-    }
-
-    /// Like `tryAppend`, returning the acknowledgement (`null`: the buffer limit is reached).
-    #[napi]
-    pub fn try_append_ack(&self, data: Data) -> napi::Result<Option<NativeAck>> {
-        task::guarded(|| match self.inner.try_append(self::data(data), true) {
-            Ok(Some(ack)) => Ok(Some(NativeAck::new(ack))),
-            Ok(None) => Err(error::panicked(
-                "try_append(with_ack) returned no acknowledgement",
-            )),
-            Err(e) if matches!(e.kind(), ErrorKind::BufferFull) => Ok(None),
-            Err(e) => Err(error::core(e)),
-        })
-    }
-
-    /// Enqueue, waiting while the buffer limit is reached.
+    /// Enqueue one message, in call order (see [`NativeProducer::settle`] for the result).
     #[napi]
     pub fn append<'env>(
         &self,
         env: &'env Env,
         data: Data,
+        ack: bool,
         abort: Option<&AbortToken>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let data = self::data(data);
-        let p = self.inner.clone();
-        task::promise(env, abort, async move {
-            p.append(data).await.map_err(error::core)
-        })
+    ) -> napi::Result<Option<PromiseRaw<'env, Option<NativeAcked>>>> {
+        let r = task::sync(|| Ok(self.inner.enqueue(self::data(data), ack)))?;
+        self.settle(env, r, abort)
     }
 
-    /// Enqueue (waiting for buffer space), resolving to the acknowledgement handle.
+    /// Enqueue many messages in one crossing, in order; `ack` is the last message's.
     #[napi]
-    pub fn append_ack<'env>(
+    pub fn append_many<'env>(
         &self,
         env: &'env Env,
-        data: Data,
+        items: Vec<Data>,
+        ack: bool,
         abort: Option<&AbortToken>,
-    ) -> napi::Result<PromiseRaw<'env, NativeAck>> {
-        let data = self::data(data);
-        let p = self.inner.clone();
-        task::promise(env, abort, async move {
-            let ack = p.append_with_ack(data).await.map_err(error::core)?;
-            Ok(NativeAck::new(ack))
-        })
+    ) -> napi::Result<Option<PromiseRaw<'env, Option<NativeAcked>>>> {
+        let msgs = items.into_iter().map(data).collect();
+        let r = task::sync(|| Ok(self.inner.enqueue_many(msgs, ack)))?;
+        self.settle(env, r, abort)
     }
 
     #[napi]
-    pub fn flush<'env>(
-        &self,
-        env: &'env Env,
-        abort: Option<&AbortToken>,
-    ) -> napi::Result<PromiseRaw<'env, ()>> {
+    pub fn flush<'env>(&self, env: &'env Env, abort: Option<&AbortToken>) -> napi::Result<PromiseRaw<'env, ()>> {
         let p = self.inner.clone();
-        task::promise(
-            env,
-            abort,
-            async move { p.flush().await.map_err(error::core) },
-        )
+        task::promise(env, abort, async move { p.flush().await })
     }
 
     #[napi]
-    pub fn close<'env>(
-        &self,
-        env: &'env Env,
-        data: Option<Data>,
-    ) -> napi::Result<PromiseRaw<'env, NativeCloseResult>> {
-        let data = data.map(self::data);
-        let p = self.inner.clone();
-        task::promise(env, None, async move {
-            let r = p.close(data).await.map_err(error::core)?;
-            Ok(NativeCloseResult {
-                final_offset: r.final_offset.as_str().to_string(),
-            })
-        })
+    pub fn close<'env>(&self, env: &'env Env, data: Option<Data>) -> napi::Result<PromiseRaw<'env, NativeCloseResult>> {
+        let (data, p) = (data.map(self::data), self.inner.clone());
+        task::promise(env, None, async move { p.close(data).await.map(close_result) })
     }
 
     #[napi]
     pub fn detach<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
         let p = self.inner.clone();
-        task::promise(
-            env,
-            None,
-            async move { p.detach().await.map_err(error::core) },
-        )
+        task::promise(env, None, async move { p.detach().await })
     }
 
     /// The epoch in use (changes after an auto-claim).

@@ -1,23 +1,24 @@
-//! `NativeReadSession`: one core `ReadSession`, pulled chunk by chunk by the JavaScript
-//! async iterator.
+//! `NativeReadSession`: the core's pull handle ([`ReadHandle`]) over a read session,
+//! pulled chunk by chunk by the JavaScript async iterator.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use durable_streams_sdk::{Chunk, ReadOptions, ReadSession, SentValues};
+use durable_streams_sdk::ffi::ReadHandle;
+use durable_streams_sdk::{Chunk, ReadOptions};
 use napi::Env;
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{Either, PromiseRaw};
 use napi_derive::napi;
 
-use crate::convert::{JsBytes, Sent, header_list, integer, live_mode, offset};
+use crate::convert::{JsBytes, Sent, header_list, live_mode, offset, positive};
 use crate::error;
 use crate::stream::NativeStream;
-use crate::task::{self, AbortToken};
+use crate::task;
 
 #[napi(object, object_to_js = false)]
 pub struct NativeReadOptions {
     pub offset: Option<String>,
-    /// `"false"`, `"auto"`, `"long-poll"`, `"sse"` (the JavaScript layer maps booleans).
+    /// `"off"`, `"auto"`, `"long-poll"`, `"sse"` (the JavaScript layer maps booleans).
     pub live: Option<String>,
     pub cursor: Option<String>,
     pub headers: Option<HashMap<String, String>>,
@@ -53,136 +54,81 @@ impl From<Chunk> for NativeChunk {
     }
 }
 
-pub fn read_options(o: Option<NativeReadOptions>) -> napi::Result<ReadOptions> {
-    let mut opts = ReadOptions::default();
-    if let Some(o) = o {
-        opts.offset = offset(o.offset)?;
-        opts.live = live_mode(o.live)?;
-        opts.cursor = o.cursor;
-        opts.headers = header_list(o.headers);
-        if let Some(n) = o.max_chunk_bytes {
-            let n = integer("maxChunkBytes", n)?;
-            if n <= 0 {
-                return Err(error::invalid_argument("maxChunkBytes", "must be > 0"));
-            }
-            opts.max_chunk_bytes = n as usize;
-        }
-    }
-    Ok(opts)
-}
-
-/// Where the session stands, readable without waiting for a `next()` in progress.
-#[derive(Default)]
-struct Snapshot {
-    offset: String,
-    cursor: Option<String>,
-    sent: SentValues,
-    done: bool,
+/// Where the session stands after the chunks taken so far.
+#[napi(object)]
+pub struct NativePosition {
+    pub offset: String,
+    pub cursor: Option<String>,
+    pub up_to_date: bool,
+    pub stream_closed: bool,
 }
 
 #[napi]
 pub struct NativeReadSession {
-    session: Arc<tokio::sync::Mutex<Option<ReadSession>>>,
-    snapshot: Arc<Mutex<Snapshot>>,
+    handle: Arc<ReadHandle>,
 }
 
 #[napi]
 impl NativeStream {
-    /// Start a read session (no I/O until the first `next()`).
+    /// Start a read session (reading ahead on the core runtime right away).
     #[napi]
     pub fn read(&self, options: Option<NativeReadOptions>) -> napi::Result<NativeReadSession> {
-        let opts = task::sync(|| read_options(options))?;
-        let snapshot = Snapshot {
-            offset: opts.offset.as_str().to_string(),
-            cursor: opts.cursor.clone(),
-            ..Default::default()
-        };
-        let session = self.inner.read(opts);
-        Ok(NativeReadSession {
-            session: Arc::new(tokio::sync::Mutex::new(Some(session))),
-            snapshot: Arc::new(Mutex::new(snapshot)),
-        })
+        let mut opts = ReadOptions::default();
+        if let Some(o) = options {
+            opts.offset = offset(o.offset)?;
+            opts.live = live_mode(o.live)?;
+            opts.cursor = o.cursor;
+            opts.headers = header_list(o.headers);
+            if let Some(n) = o.max_chunk_bytes {
+                opts.max_chunk_bytes = positive("maxChunkBytes", n)?;
+            }
+        }
+        let stream = &self.inner;
+        task::sync(|| Ok(NativeReadSession { handle: Arc::new(ReadHandle::new(stream.read(opts))) }))
     }
 }
 
 #[napi]
 impl NativeReadSession {
-    /// The next chunk, or `null` once the session has ended. Aborting drops the request in
-    /// flight and ends the session.
+    /// A chunk if one is ready now, `true` at the end, `false` if none is ready yet.
     #[napi]
-    pub fn next<'env>(
-        &self,
-        env: &'env Env,
-        abort: Option<&AbortToken>,
-    ) -> napi::Result<PromiseRaw<'env, Option<NativeChunk>>> {
-        let session = self.session.clone();
-        let snapshot = self.snapshot.clone();
-        task::promise(env, abort, async move {
-            let mut guard = session.lock().await;
-            let Some(s) = guard.as_mut() else {
-                return Ok(None);
-            };
-            let result = s.next_chunk().await;
-            {
-                let mut snap = snapshot.lock().unwrap_or_else(|p| p.into_inner());
-                snap.offset = s.offset().as_str().to_string();
-                snap.cursor = s.cursor().map(str::to_string);
-                snap.sent = s.sent_values().clone();
-                snap.done = s.is_done() || !matches!(result, Ok(Some(_)));
-            }
-            match result {
-                Ok(Some(c)) => Ok(Some(NativeChunk::from(c))),
-                Ok(None) => {
-                    *guard = None;
-                    Ok(None)
-                }
-                Err(e) => {
-                    *guard = None;
-                    Err(error::core(e))
-                }
-            }
-        })
-    }
-
-    /// End the session now (drops any connection it holds).
-    #[napi]
-    pub fn close(&self) {
-        if let Ok(mut g) = self.session.try_lock()
-            && let Some(s) = g.take()
-        {
-            // Connections are dropped on the runtime that owns them.
-            durable_streams_sdk::runtime::spawn(async move { drop(s) });
+    pub fn try_next(&self) -> napi::Result<Either<NativeChunk, bool>> {
+        match self.handle.try_next() {
+            None => Ok(Either::B(false)),
+            Some(Ok(None)) => Ok(Either::B(true)),
+            Some(Ok(Some(c))) => Ok(Either::A(c.into())),
+            Some(Err(e)) => Err(error::core(e)),
         }
-        self.snapshot.lock().unwrap_or_else(|p| p.into_inner()).done = true;
     }
 
-    /// Offset to resume from: after the last complete response delivered.
-    #[napi(getter)]
-    pub fn offset(&self) -> String {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .offset
-            .clone()
+    /// The next chunk, or `null` once the session has ended (or was cancelled).
+    /// Concurrent calls are served in call order, each chunk to exactly one caller.
+    #[napi]
+    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeChunk>>> {
+        let handle = self.handle.clone();
+        task::promise(env, None, async move { Ok(handle.next().await?.map(NativeChunk::from)) })
     }
 
-    #[napi(getter)]
-    pub fn cursor(&self) -> Option<String> {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .cursor
-            .clone()
+    /// Stop reading now: a pending `next()` and every later one resolve `null`.
+    #[napi]
+    pub fn cancel(&self) {
+        self.handle.cancel();
     }
 
     #[napi(getter)]
-    pub fn done(&self) -> bool {
-        self.snapshot.lock().unwrap_or_else(|p| p.into_inner()).done
+    pub fn position(&self) -> NativePosition {
+        let p = self.handle.position();
+        NativePosition {
+            offset: p.offset.as_str().to_string(),
+            cursor: p.cursor,
+            up_to_date: p.up_to_date,
+            stream_closed: p.stream_closed,
+        }
     }
 
-    /// Dynamic header/parameter values sent on the most recent request.
+    /// Dynamic header/parameter values sent with the request behind the last chunk taken.
     #[napi(getter)]
     pub fn sent(&self) -> Sent {
-        Sent::from(&self.snapshot.lock().unwrap_or_else(|p| p.into_inner()).sent)
+        Sent::from(&self.handle.sent_values())
     }
 }

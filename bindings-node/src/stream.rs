@@ -3,19 +3,18 @@
 
 use std::collections::HashMap;
 
-use durable_streams_sdk::{
-    AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, Stream,
-};
+use durable_streams_sdk::{AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, Stream};
 use napi::Env;
 use napi::bindgen_prelude::{Buffer, PromiseRaw};
 use napi_derive::napi;
 use serde_json::value::RawValue;
 
-use crate::convert::{Sent, bytes, header_list, non_negative, offset};
+use crate::convert::{JsBytes, Sent, bytes, header_list, non_negative, offset};
 use crate::error;
 use crate::task::{self, AbortToken};
 
 #[napi(object, object_to_js = false)]
+#[derive(Default)]
 pub struct NativeCreateOptions {
     pub content_type: Option<String>,
     pub ttl_seconds: Option<f64>,
@@ -90,12 +89,6 @@ pub struct NativeStream {
     pub(crate) inner: Stream,
 }
 
-impl NativeStream {
-    pub fn new(inner: Stream) -> Self {
-        NativeStream { inner }
-    }
-}
-
 fn append_options(o: Option<NativeAppendOptions>) -> napi::Result<AppendOptions> {
     let Some(o) = o else {
         return Ok(AppendOptions::default());
@@ -135,15 +128,8 @@ fn append_result(r: durable_streams_sdk::AppendResult) -> NativeAppendResult {
     }
 }
 
-/// JSON texts (already produced by `JSON.stringify`) as raw values, validated.
-fn raw_json(items: Vec<String>) -> napi::Result<Vec<Box<RawValue>>> {
-    items
-        .into_iter()
-        .map(|s| {
-            RawValue::from_string(s)
-                .map_err(|e| error::invalid_argument("data", format!("not valid JSON: {e}")))
-        })
-        .collect()
+pub fn close_result(r: durable_streams_sdk::CloseResult) -> NativeCloseResult {
+    NativeCloseResult { final_offset: r.final_offset.as_str().to_string() }
 }
 
 #[napi]
@@ -166,38 +152,18 @@ impl NativeStream {
         options: Option<NativeCreateOptions>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeCreateResult>> {
-        let o = options.unwrap_or(NativeCreateOptions {
-            content_type: None,
-            ttl_seconds: None,
-            expires_at: None,
-            closed: None,
-            body: None,
-            forked_from: None,
-            fork_offset: None,
-            fork_sub_offset: None,
-            headers: None,
-        });
+        let o = options.unwrap_or_default();
         let fork = match o.forked_from {
             Some(source_path) => Some(ForkOptions {
                 source_path,
-                offset: o
-                    .fork_offset
-                    .map(|s| Offset::parse(&s))
-                    .transpose()
-                    .map_err(error::core)?,
-                sub_offset: o
-                    .fork_sub_offset
-                    .map(|n| non_negative("forkSubOffset", n))
-                    .transpose()?,
+                offset: o.fork_offset.map(|s| Offset::parse(&s)).transpose().map_err(error::core)?,
+                sub_offset: o.fork_sub_offset.map(|n| non_negative("forkSubOffset", n)).transpose()?,
             }),
             None => None,
         };
         let opts = CreateOptions {
             content_type: o.content_type,
-            ttl_seconds: o
-                .ttl_seconds
-                .map(|n| non_negative("ttlSeconds", n))
-                .transpose()?,
+            ttl_seconds: o.ttl_seconds.map(|n| non_negative("ttlSeconds", n)).transpose()?,
             expires_at: o.expires_at,
             closed: o.closed.unwrap_or(false),
             body: o.body.map(bytes),
@@ -206,7 +172,7 @@ impl NativeStream {
         };
         let stream = self.inner.clone();
         task::promise(env, abort, async move {
-            let r = stream.create(opts).await.map_err(error::core)?;
+            let r = stream.create(opts).await?;
             Ok(NativeCreateResult {
                 created: r.created,
                 status: r.status as u32,
@@ -226,16 +192,8 @@ impl NativeStream {
         options: Option<NativeAppendOptions>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeAppendResult>> {
-        let data = bytes(data);
-        let opts = append_options(options)?;
-        let stream = self.inner.clone();
-        task::promise(env, abort, async move {
-            stream
-                .append(data, opts)
-                .await
-                .map(append_result)
-                .map_err(error::core)
-        })
+        let (data, opts, stream) = (bytes(data), append_options(options)?, self.inner.clone());
+        task::promise(env, abort, async move { stream.append(data, opts).await.map(append_result) })
     }
 
     /// Append JSON values (each given as JSON text), one message each, in one request.
@@ -247,16 +205,12 @@ impl NativeStream {
         options: Option<NativeAppendOptions>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeAppendResult>> {
-        let values = raw_json(items)?;
-        let opts = append_options(options)?;
-        let stream = self.inner.clone();
-        task::promise(env, abort, async move {
-            stream
-                .append_json_batch(&values, opts)
-                .await
-                .map(append_result)
-                .map_err(error::core)
-        })
+        let values = items
+            .into_iter()
+            .map(|s| RawValue::from_string(s).map_err(|e| error::invalid_argument("data", format!("not valid JSON: {e}"))))
+            .collect::<napi::Result<Vec<_>>>()?;
+        let (opts, stream) = (append_options(options)?, self.inner.clone());
+        task::promise(env, abort, async move { stream.append_json_batch(&values, opts).await.map(append_result) })
     }
 
     #[napi]
@@ -266,21 +220,13 @@ impl NativeStream {
         options: Option<NativeCloseOptions>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeCloseResult>> {
-        let opts = match options {
-            Some(o) => CloseOptions {
-                data: o.data.map(bytes),
-                content_type: o.content_type,
-                headers: header_list(o.headers),
-            },
-            None => CloseOptions::default(),
-        };
+        let opts = options.map_or_else(CloseOptions::default, |o| CloseOptions {
+            data: o.data.map(bytes),
+            content_type: o.content_type,
+            headers: header_list(o.headers),
+        });
         let stream = self.inner.clone();
-        task::promise(env, abort, async move {
-            let r = stream.close(opts).await.map_err(error::core)?;
-            Ok(NativeCloseResult {
-                final_offset: r.final_offset.as_str().to_string(),
-            })
-        })
+        task::promise(env, abort, async move { stream.close(opts).await.map(close_result) })
     }
 
     #[napi]
@@ -290,14 +236,8 @@ impl NativeStream {
         headers: Option<HashMap<String, String>>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, ()>> {
-        let headers = header_list(headers);
-        let stream = self.inner.clone();
-        task::promise(env, abort, async move {
-            stream
-                .delete_with_headers(&headers)
-                .await
-                .map_err(error::core)
-        })
+        let (headers, stream) = (header_list(headers), self.inner.clone());
+        task::promise(env, abort, async move { stream.delete_with_headers(&headers).await })
     }
 
     #[napi]
@@ -307,13 +247,9 @@ impl NativeStream {
         headers: Option<HashMap<String, String>>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeStreamMetadata>> {
-        let headers = header_list(headers);
-        let stream = self.inner.clone();
+        let (headers, stream) = (header_list(headers), self.inner.clone());
         task::promise(env, abort, async move {
-            let m = stream
-                .head_with_headers(&headers)
-                .await
-                .map_err(error::core)?;
+            let m = stream.head_with_headers(&headers).await?;
             Ok(NativeStreamMetadata {
                 content_type: m.content_type,
                 next_offset: m.next_offset.as_str().to_string(),
@@ -333,12 +269,8 @@ impl NativeStream {
         env: &'env Env,
         from: Option<String>,
         abort: Option<&AbortToken>,
-    ) -> napi::Result<PromiseRaw<'env, Buffer>> {
-        let from = offset(from)?;
-        let stream = self.inner.clone();
-        task::promise(env, abort, async move {
-            let data = stream.read_all(from).await.map_err(error::core)?;
-            Ok(Buffer::from(data.to_vec()))
-        })
+    ) -> napi::Result<PromiseRaw<'env, JsBytes>> {
+        let (from, stream) = (offset(from)?, self.inner.clone());
+        task::promise(env, abort, async move { stream.read_all(from).await.map(JsBytes) })
     }
 }

@@ -1,7 +1,7 @@
 // Consumers: pushed callbacks (subscribe) and pull iteration (consume).
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, CallbackError, StreamNotFoundError } from 'durable-streams-sdk'
+import { Client, CallbackFailedError, StreamNotFoundError } from 'durable-streams-sdk'
 import { startServer, uniquePath, sleep } from './helpers.mjs'
 
 describe('consumer', () => {
@@ -107,7 +107,7 @@ describe('consumer', () => {
     assert.equal(calls, 2)
     assert.equal(end.reason, 'stopped')
     assert.equal(errs.length, 1)
-    assert.ok(errs[0] instanceof CallbackError, `got ${errs[0]?.name}: ${errs[0]?.message}`)
+    assert.ok(errs[0] instanceof CallbackFailedError, `got ${errs[0]?.name}: ${errs[0]?.message}`)
     assert.match(errs[0].message, /handler failed once/)
   })
 

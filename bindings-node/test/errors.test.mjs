@@ -2,7 +2,14 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import * as sdk from 'durable-streams-sdk'
+import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
+
+const require = createRequire(import.meta.url)
+const pkgDir = path.dirname(require.resolve('durable-streams-sdk/package.json'))
+const native = require(path.join(pkgDir, 'lib/native.js'))
 
 const { Client, DurableStreamError } = sdk
 
@@ -18,38 +25,62 @@ describe('errors', () => {
     await server.stop()
   })
 
-  it('has one class per core error code', () => {
-    const codes = {
-      StreamNotFoundError: 'NOT_FOUND',
-      StreamClosedError: 'STREAM_CLOSED',
-      StreamGoneError: 'GONE',
-      StaleEpochError: 'STALE_EPOCH',
-      SequenceGapError: 'SEQUENCE_GAP',
-      SequenceConflictError: 'SEQUENCE_CONFLICT',
-      ContentTypeMismatchError: 'CONTENT_TYPE_MISMATCH',
-      ConflictError: 'CONFLICT',
-      InvalidOffsetError: 'INVALID_OFFSET',
-      BadRequestError: 'BAD_REQUEST',
-      PayloadTooLargeError: 'PAYLOAD_TOO_LARGE',
-      RateLimitedError: 'RATE_LIMITED',
-      UnauthorizedError: 'UNAUTHORIZED',
-      ForbiddenError: 'FORBIDDEN',
-      NotSupportedError: 'NOT_SUPPORTED',
-      UnexpectedStatusError: 'UNEXPECTED_STATUS',
-      NetworkError: 'NETWORK_ERROR',
-      TimeoutError: 'TIMEOUT',
-      MalformedResponseError: 'PARSE_ERROR',
-      InvalidArgumentError: 'INVALID_ARGUMENT',
-      CancelledError: 'CANCELLED',
-      ClosedError: 'CLOSED',
-      BufferFullError: 'BUFFER_FULL',
-    }
-    for (const [name, code] of Object.entries(codes)) {
-      const e = new sdk[name]('m')
+  // The classes are generated from the core's error table; the TypeScript declarations and
+  // the ESM export list are written by hand. Both must agree with the table: a class
+  // renamed (or re-parented) anywhere but in the core fails here.
+  const table = JSON.parse(native.errorTableJson())
+  const camel = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
+  const errorName = (stem) => `${stem}Error`
+
+  it('exports one class per row of the core error table, with its code, parent and details', () => {
+    assert.ok(table.length >= 27, `table has ${table.length} rows`)
+    for (const row of table) {
+      const name = errorName(row.name)
+      const cls = sdk[name]
+      assert.equal(typeof cls, 'function', `${name} is exported (ESM)`)
+      assert.equal(cls.name, name)
+      assert.equal(cls.code, row.code)
+      const parent = row.parent === null ? Error : sdk[errorName(row.parent)]
+      assert.equal(Object.getPrototypeOf(cls), parent, `${name} extends ${parent.name}`)
+      const e = new cls('m', Object.fromEntries(row.details.map((d) => [camel(d), `v-${d}`])))
       assert.ok(e instanceof DurableStreamError && e instanceof Error, name)
-      assert.equal(e.code, code)
       assert.equal(e.name, name)
+      assert.equal(e.code, row.code)
+      for (const d of row.details) assert.equal(e[camel(d)], `v-${d}`, `${name}.${camel(d)}`)
     }
+    const exported = Object.keys(sdk).filter((k) => k.endsWith('Error'))
+    assert.deepEqual(exported.sort(), table.map((r) => errorName(r.name)).sort(), 'no class outside the table')
+    assert.equal(sdk.SequenceGapError.prototype instanceof sdk.ConflictError, true)
+    assert.equal(sdk.AbortedError.prototype instanceof sdk.CancelledError, true)
+  })
+
+  it('declares the same classes in lib/index.d.ts (names, parents, detail fields)', () => {
+    const dts = readFileSync(path.join(pkgDir, 'lib/index.d.ts'), 'utf8')
+    const declared = new Map()
+    for (const m of dts.matchAll(/export declare class (\w+Error) extends (\w+) \{([^}]*)\}/g)) {
+      declared.set(m[1], { parent: m[2], body: m[3] })
+    }
+    const expected = table.map((r) => errorName(r.name))
+    assert.deepEqual([...declared.keys()].sort(), expected.sort())
+    for (const row of table) {
+      const d = declared.get(errorName(row.name))
+      assert.equal(d.parent, row.parent === null ? 'Error' : errorName(row.parent), `${row.name}: parent`)
+      // A detail may be declared on the class or inherited from an ancestor.
+      const bodies = []
+      for (let c = errorName(row.name); declared.has(c); c = declared.get(c).parent) bodies.push(declared.get(c).body)
+      for (const f of row.details) assert.match(bodies.join('\n'), new RegExp(`readonly ${camel(f)}\\??:`), `${row.name}.${camel(f)} declared`)
+    }
+  })
+
+  it('turns every native failure into the class the core names', async () => {
+    // A network failure names its cause (from the core) in the message and in `.cause`.
+    const c = new Client('http://127.0.0.1:9', { retry: { maxRetries: 0 } })
+    const e = await c.stream('/x').head().catch((e) => e)
+    assert.ok(e instanceof sdk.NetworkError, `${e.name}: ${e.message}`)
+    assert.equal(e.code, 'NETWORK_ERROR')
+    assert.equal(e.cause, 'connection_refused')
+    assert.match(e.message, /connection refused/i)
+    assert.equal(e.conformanceCode, 'NETWORK_ERROR')
   })
 
   it('404 → StreamNotFoundError', async () => {
@@ -61,14 +92,14 @@ describe('errors', () => {
     assert.match(e.message, new RegExp(server.url.replace(/[.:/]/g, '\\$&')), 'names the stream URL')
   })
 
-  it('closed stream → StreamClosedError with finalOffset', async () => {
+  it('closed stream → StreamClosedError with nextOffset', async () => {
     const s = client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     const { finalOffset } = await s.close()
     const e = await s.append('x').catch((e) => e)
     assert.ok(e instanceof sdk.StreamClosedError)
     assert.equal(e.status, 409)
-    assert.equal(e.finalOffset, finalOffset)
+    assert.equal(e.nextOffset, finalOffset)
   })
 
   it('different configuration → ConflictError; wrong content type → ContentTypeMismatchError', async () => {

@@ -1,7 +1,7 @@
 // Dynamic headers and query parameters: JS functions (sync and async) called per request.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, CallbackError } from 'durable-streams-sdk'
+import { Client, CallbackFailedError } from 'durable-streams-sdk'
 import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
 
 describe('dynamic headers and parameters', () => {
@@ -63,13 +63,13 @@ describe('dynamic headers and parameters', () => {
     await client.close()
   })
 
-  it('a throwing or rejecting function fails the request with CallbackError', async () => {
+  it('a throwing or rejecting function fails the request with CallbackFailedError', async () => {
     const client = new Client(server.url, {
       dynamicHeaders: { 'x-token': async () => Promise.reject(new Error('token service down')) },
     })
     const s = client.stream(uniquePath())
     await assert.rejects(s.create({ contentType: 'text/plain' }), (e) => {
-      assert.ok(e instanceof CallbackError, `${e.name}: ${e.message}`)
+      assert.ok(e instanceof CallbackFailedError, `${e.name}: ${e.message}`)
       assert.equal(e.code, 'CALLBACK_FAILED')
       assert.match(e.message, /x-token.*token service down/)
       return true
@@ -81,7 +81,13 @@ describe('dynamic headers and parameters', () => {
         },
       },
     })
-    await assert.rejects(c2.stream(uniquePath()).head(), (e) => e instanceof CallbackError && /bad "quote"\nline/.test(e.message))
+    await assert.rejects(c2.stream(uniquePath()).head(), (e) => e instanceof CallbackFailedError && /bad "quote"\nline/.test(e.message))
+    // The process survived the throwing callback, and the client still works.
+    const ok = new Client(server.url)
+    const s2 = ok.stream(uniquePath())
+    await s2.create({ contentType: 'text/plain' })
+    assert.equal((await s2.head()).closed, false)
+    await ok.close()
   })
 
   it('rejects non-function providers', () => {

@@ -1,7 +1,7 @@
 // Stream operations against the real reference server.
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, StreamNotFoundError, version } from 'durable-streams-sdk'
+import { Client, ClosedError, StreamNotFoundError, version } from 'durable-streams-sdk'
 import { startServer, uniquePath } from './helpers.mjs'
 
 describe('stream operations', () => {
@@ -105,6 +105,23 @@ describe('stream operations', () => {
     assert.equal(s.path, '/a/b')
     assert.equal(s.url, `${server.url}/a/b`)
     assert.equal(client.baseUrl, server.url)
+  })
+
+  it('close() and async dispose close the client: later calls fail with ClosedError', async () => {
+    const c = new Client(server.url)
+    const s = c.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    assert.equal(c.closed, false)
+    await c.close()
+    assert.equal(c.closed, true)
+    assert.throws(() => c.stream('/x'), (e) => e instanceof ClosedError && e.code === 'CLOSED')
+    await assert.rejects(s.append('late'), ClosedError)
+    assert.throws(() => s.read(), ClosedError)
+    await c.close() // closing again does nothing
+    const d = new Client(server.url)
+    const ds = d.stream(uniquePath())
+    await d[Symbol.asyncDispose]()
+    await assert.rejects(ds.head(), ClosedError)
   })
 
   it('works through the CommonJS entry point too', async () => {

@@ -38,6 +38,47 @@ describe('producer', () => {
     await p.detach()
   })
 
+  it('keeps order per caller with several producers appended to from many async tasks', async () => {
+    const s = await jsonStream()
+    const producers = await Promise.all([0, 1, 2].map((k) => s.producer({ producerId: `many-${k}`, lingerMs: 1, bufferLimitBytes: 4096 })))
+    const tasks = 24
+    const perTask = 150
+    await Promise.all(
+      Array.from({ length: tasks }, async (_, t) => {
+        const p = producers[t % producers.length]
+        for (let i = 0; i < perTask; i++) {
+          const r = i % 10 === 9 ? p.appendMany([{ t, i }]) : p.append({ t, i }) // a small buffer: some wait
+          if (r) await r
+          if (i % 7 === 0) await new Promise((r) => setImmediate(r)) // interleave the tasks
+        }
+      }),
+    )
+    await Promise.all(producers.map((p) => p.flush()))
+    const got = await s.readAllJson()
+    assert.equal(got.length, tasks * perTask, 'nothing lost or duplicated')
+    const seen = new Set()
+    const last = new Map()
+    for (const { t, i } of got) {
+      const key = `${t}/${i}`
+      assert.ok(!seen.has(key), `duplicate ${key}`)
+      seen.add(key)
+      assert.equal(i, (last.get(t) ?? -1) + 1, `task ${t}: message ${i} in call order`)
+      last.set(t, i)
+    }
+    await Promise.all(producers.map((p) => p.detach()))
+  })
+
+  it('appendMany enqueues many messages in one call, acknowledged together', async () => {
+    const s = await jsonStream()
+    const p = await s.producer({ producerId: 'many' })
+    assert.equal(p.appendMany([{ n: 0 }, { n: 1 }]), undefined)
+    const acked = await p.appendMany([{ n: 2 }, '{"n":3}'], { ack: true })
+    assert.equal(acked.nextOffset, (await s.head()).nextOffset, 'the ack is the last message\'s')
+    assert.deepEqual((await s.readAllJson()).map((m) => m.n), [0, 1, 2, 3])
+    assert.throws(() => p.appendMany([{ ok: 1 }, '{bad']), (e) => e instanceof InvalidArgumentError && e.field === 'data')
+    await p.detach()
+  })
+
   it('acknowledges messages with their offset', async () => {
     const s = await jsonStream()
     const p = await s.producer({ producerId: 'acks' })

@@ -161,6 +161,24 @@ describe('reads', () => {
     }
   })
 
+  it('hands each chunk to exactly one of several concurrent next() callers', async () => {
+    const s = await textStream()
+    const session = s.read({ live: 'long-poll' })
+    const first = await session.next() // the empty catch-up
+    assert.equal(first.value.upToDate, true)
+    const waiting = Array.from({ length: 4 }, () => session.next())
+    for (let i = 0; i < 4; i++) {
+      await rawAppend(server.url, s.path, `x${i};`, 'text/plain')
+      await sleep(100)
+    }
+    const got = (await Promise.all(waiting)).map((r) => r.value.text())
+    const all = got.join('')
+    for (let i = 0; i < 4; i++) assert.equal(all.split(`x${i};`).length - 1, 1, `x${i} delivered once: ${JSON.stringify(got)}`)
+    assert.equal(session.offset, (await s.head()).nextOffset, 'position follows the chunks taken')
+    session.close()
+    assert.deepEqual(await session.next(), { done: true, value: undefined })
+  })
+
   it('break ends the session', async () => {
     const s = await textStream()
     await s.append('x')

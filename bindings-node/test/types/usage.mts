@@ -75,6 +75,9 @@ export async function usage(baseUrl: string): Promise<void> {
   const acked: Acked = await producer.append({ id: 6, item: 'lamp' }, { ack: true })
   const seq: number = acked.seq
   void seq
+  await producer.appendMany([{ id: 7, item: 'cup' }, { id: 8, item: 'jar' }])
+  const manyAcked: Acked = await producer.appendMany([{ id: 9, item: 'pot' }], { ack: true })
+  void manyAcked
   await producer.flush()
   await producer.close()
 
@@ -103,7 +106,7 @@ export async function usage(baseUrl: string): Promise<void> {
   try {
     await stream.append('x', { signal: AbortSignal.timeout(100) })
   } catch (err) {
-    if (err instanceof StreamClosedError) console.log(err.finalOffset, err.status)
+    if (err instanceof StreamClosedError) console.log(err.nextOffset, err.status)
     else if (err instanceof StaleEpochError) console.log(err.currentEpoch)
     else if (err instanceof DurableStreamError) console.log(err.code, err.transient)
   }
