@@ -773,8 +773,12 @@ struct Driver {
     fenced_by: Option<u64>,
     /// Requests allowed in flight now, at most `max_in_flight`. Pipelined requests on
     /// separate connections overtake each other; every overtaking costs a 409 and a
-    /// resend, so the window halves on a gap and grows back by one per stored batch.
+    /// resend, so the window halves on a gap or failure and grows back by one per
+    /// window's worth of stored batches: while faults are frequent it stays small, and
+    /// a fault then strands few requests behind it.
     window: usize,
+    /// Batches stored since the window last grew.
+    grow_credit: usize,
     batches: VecDeque<Batch>,
     in_flight: FuturesUnordered<InFlight>,
     /// Fires once the last request sent is on its connection (see [`SendOrder`]).
@@ -808,6 +812,7 @@ impl Driver {
             landed: 0,
             fenced_by: None,
             window: opts_window,
+            grow_credit: 0,
             batches: VecDeque::new(),
             in_flight: FuturesUnordered::new(),
             last_taken: None,
@@ -1075,7 +1080,11 @@ impl Driver {
                 if epoch == self.epoch {
                     self.established = true;
                 }
-                self.window = (self.window + 1).min(self.opts.max_in_flight);
+                self.grow_credit += 1;
+                if self.grow_credit >= self.window {
+                    self.grow_credit = 0;
+                    self.window = (self.window + 1).min(self.opts.max_in_flight);
+                }
                 let b = &mut self.batches[idx];
                 b.state = BatchState::Done;
                 let acked = Acked { next_offset, duplicate, epoch, seq: b.seq };
