@@ -245,18 +245,18 @@ const runId = () => `${Date.now()}-${process.pid}`
 // ---------------------------------------------------------------------------------
 // W1: produce
 
-// Two batchings, because the reference client batches by bytes only (no item limit):
-// - `100/batch` (bench/README.md: max batch items 100): the reference client gets
-//   maxBatchBytes = 100 × message size, which makes its batches exactly 100 messages too;
-// - `1MiB/batch`: both clients batch by bytes only (1 MiB), no item limit.
-const W1_VARIANTS = { items: '100/batch', bytes: '1MiB/batch' }
+// Both clients batch by bytes (1 MiB), linger 5 ms, 5 requests in flight (their defaults).
+// - `append/msg`: W1 as defined, one append call per message;
+// - `appendMany`: the binding's batch enqueue, `--batch-items` (1000) messages per call.
+//   The reference client has no batch append: its row is its per-message loop again.
+const W1_VARIANTS = { one: 'append/msg', many: 'appendMany' }
 
 async function w1(client, ctx) {
   const which = args.batching ?? 'both'
-  const kinds = which === 'both' ? ['items', 'bytes'] : [which]
+  const kinds = which === 'both' ? ['one', 'many'] : [which]
   const out = []
   for (const kind of kinds) {
-    if (!W1_VARIANTS[kind]) throw new Error(`--batching: items, bytes or both, got ${which}`)
+    if (!W1_VARIANTS[kind]) throw new Error(`--batching: one, many or both, got ${which}`)
     out.push(await w1Once(client, ctx, kind))
   }
   return out
@@ -266,9 +266,7 @@ async function w1Once(client, ctx, kind) {
   const n = size('messages', 1_000_000, 100_000)
   const msgSize = size('msg-size', 100, 100)
   const batchBytes = size('batch-bytes', 2 ** 20, 2 ** 20)
-  // `bytes`: an item limit that never binds.
-  const batchItems = kind === 'items' ? size('batch-items', 100, 100) : batchBytes
-  const refBatchBytes = kind === 'items' ? batchItems * msgSize : batchBytes
+  const perCall = kind === 'many' ? size('batch-items', 1000, 1000) : 1
   const lingerMs = num('linger-ms', 5)
   const inFlight = size('in-flight', 5, 5)
   const p = `/bench/${runId()}/w1-${kind}-${client}`
@@ -279,11 +277,20 @@ async function w1Once(client, ctx, kind) {
     const c = new Client(ctx.url, { compression: false })
     const s = c.stream(p)
     await s.create({ contentType: JSON_CT })
-    const producer = await s.producer({ producerId: `bench-w1-${process.pid}`, maxBatchItems: batchItems, maxBatchBytes: batchBytes, lingerMs, maxInFlight: inFlight })
+    const producer = await s.producer({ producerId: `bench-w1-${process.pid}`, maxBatchBytes: batchBytes, lingerMs, maxInFlight: inFlight })
     const meter = new Meter(ctx.serverPid)
-    for (let i = 0; i < n; i++) {
-      const wait = producer.append(jsonMessage(i, msgSize))
-      if (wait) await wait // buffer limit reached: backpressure
+    if (perCall === 1) {
+      for (let i = 0; i < n; i++) {
+        const wait = producer.append(jsonMessage(i, msgSize))
+        if (wait) await wait // buffer limit reached: backpressure
+      }
+    } else {
+      for (let i = 0; i < n; i += perCall) {
+        const batch = []
+        for (let j = i; j < Math.min(n, i + perCall); j++) batch.push(jsonMessage(j, msgSize))
+        const wait = producer.appendMany(batch)
+        if (wait) await wait
+      }
     }
     await producer.flush()
     measured = meter.stop()
@@ -296,7 +303,7 @@ async function w1Once(client, ctx, kind) {
     const ds = await DurableStream.create({ url, contentType: JSON_CT, headers: IDENTITY })
     const errors = []
     // No batch-item limit in this client: it batches by bytes and linger only.
-    const producer = new IdempotentProducer(ds, `bench-w1-${process.pid}`, { maxBatchBytes: refBatchBytes, lingerMs, maxInFlight: inFlight, onError: (e) => errors.push(e) })
+    const producer = new IdempotentProducer(ds, `bench-w1-${process.pid}`, { maxBatchBytes: batchBytes, lingerMs, maxInFlight: inFlight, onError: (e) => errors.push(e) })
     const meter = new Meter(ctx.serverPid)
     for (let i = 0; i < n; i++) producer.append(jsonMessage(i, msgSize)) // fire-and-forget
     await producer.flush()
@@ -318,7 +325,7 @@ async function w1Once(client, ctx, kind) {
   return {
     workload: 'W1',
     variant: W1_VARIANTS[kind],
-    params: { messages: n, msg_size: msgSize, batch_items: client === 'sdk' ? batchItems : null, batch_bytes: client === 'sdk' ? batchBytes : refBatchBytes, linger_ms: lingerMs, in_flight: inFlight },
+    params: { messages: n, msg_size: msgSize, per_call: client === 'sdk' ? perCall : 1, batch_bytes: batchBytes, linger_ms: lingerMs, in_flight: inFlight },
     ok: readBack === n,
     check: `${readBack}/${n} read back`,
     count: n,
@@ -680,6 +687,16 @@ function child(cmd, argv) {
 
 async function runBoth(workload) {
   const lines = []
+  for (let r = 1, runs = size('runs', 3, 3); r <= runs; r++) {
+    process.stderr.write(`=== ${workload} run ${r}/${runs} ===\n`)
+    lines.push(...(await runBothOnce(workload)))
+  }
+  if (args.out) for (const l of lines) appendFileSync(args.out, JSON.stringify(l) + '\n')
+  return lines
+}
+
+async function runBothOnce(workload) {
+  const lines = []
   const withRust = flag('rust', true)
   const self = [process.execArgv, fileURLToPath(import.meta.url)].flat()
   const run = async (client, extra) => {
@@ -719,19 +736,15 @@ async function runBoth(workload) {
     process.stderr.write(`--- ${workload} rust-core (ds-bench) ---\n`)
     try {
       if (workload === 'W1') {
-        // The same two batchings (see W1_VARIANTS).
-        const which = args.batching ?? 'both'
-        for (const kind of which === 'both' ? ['items', 'bytes'] : [which]) {
-          const extra = kind === 'bytes' ? ['--batch-items', String(size('batch-bytes', 2 ** 20, 2 ** 20))] : []
-          const got = await child(dsBench(), ['w1', '--ceiling', 'off', ...forwarded(), ...extra])
-          lines.push(...got.map((l) => ({ ...l, variant: W1_VARIANTS[kind] })))
-        }
+        // One enqueue per message, the core's default batching.
+        const flags = forwarded().filter((f, i, a) => f !== '--batch-items' && a[i - 1] !== '--batch-items')
+        const got = await child(dsBench(), ['w1', '--ceiling', 'off', ...flags])
+        lines.push(...got.map((l) => ({ ...l, variant: W1_VARIANTS.one })))
       } else lines.push(...(await child(dsBench(), [workload.toLowerCase(), '--ceiling', 'off', ...forwarded()])))
     } catch (e) {
       process.stderr.write(`${workload} rust-core: ${e.message}\n`)
     }
   }
-  if (args.out) for (const l of lines) appendFileSync(args.out, JSON.stringify(l) + '\n')
   return lines
 }
 
@@ -742,19 +755,30 @@ const fmt = (x, d = 0) => (x === null || x === undefined ? '-' : Number(x).toLoc
 
 export function table(lines) {
   const rows = []
-  const key = (l) => `${l.workload}${l.variant ? ' ' + l.variant : ''}`
+  const key = (l) => `${l.workload}${l.variant ? ' ' + l.variant : ''} [${l.server ?? '?'}]`
   const groups = new Map()
   for (const l of lines) {
     if (!groups.has(key(l))) groups.set(key(l), [])
     groups.get(key(l)).push(l)
   }
-  const head = ['workload', 'client', 'throughput', 'p50/p99/max ms', 'cpu s', 'cpu µs/item', 'rss MiB', 'srv cpu s', 'check']
+  const head = ['workload', 'client', 'throughput (median)', 'p50/p99/max ms', 'cpu s', 'cpu µs/item', 'rss MiB', 'srv cpu s', 'spread', 'check']
   rows.push(head)
-  for (const [k, ls] of groups) {
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]
+  for (const [k, all] of groups) {
+    // Several runs per client: the run with the median throughput, and the spread.
+    const ls = []
+    for (const client of new Set(all.map((l) => l.client))) {
+      const runs = all.filter((l) => l.client === client)
+      const m = median(runs.map((l) => l.throughput))
+      const pick = runs.find((l) => l.throughput === m)
+      const lo = Math.min(...runs.map((l) => l.throughput))
+      const hi = Math.max(...runs.map((l) => l.throughput))
+      ls.push({ ...pick, cpu_s: median(runs.map((l) => l.cpu_s)), spread: runs.length > 1 ? `${runs.length} runs, ${fmt(lo)}–${fmt(hi)}` : '1 run' })
+    }
     for (const l of ls) {
       const lat = l.latency_ms ? `${fmt(l.latency_ms.p50, 2)} / ${fmt(l.latency_ms.p99, 2)} / ${fmt(l.latency_ms.max, 1)}` : '-'
       const perItem = l.count ? (l.cpu_s * 1e6) / (l.unit === 'MiB/s' ? l.count / 2 ** 20 : l.count) : null
-      rows.push([k, l.client, `${fmt(l.throughput, l.unit === 'MiB/s' ? 1 : 0)} ${l.unit}`, lat, fmt(l.cpu_s, 2), l.unit === 'MiB/s' ? `${fmt(perItem, 0)}/MiB` : fmt(perItem, 2), fmt(l.peak_rss_mib, 0), fmt(l.server_cpu_s, 2), l.ok ? 'ok' : `FAILED: ${l.check}`])
+      rows.push([k, l.client, `${fmt(l.throughput, l.unit === 'MiB/s' ? 1 : 0)} ${l.unit}`, lat, fmt(l.cpu_s, 2), l.unit === 'MiB/s' ? `${fmt(perItem, 0)}/MiB` : fmt(perItem, 2), fmt(l.peak_rss_mib, 0), fmt(l.server_cpu_s, 2), l.spread, l.ok ? 'ok' : `FAILED: ${l.check}`])
     }
     const sdk = ls.find((l) => l.client === CLIENT_NAMES.sdk)
     const ref = ls.find((l) => l.client === CLIENT_NAMES.reference)
@@ -762,7 +786,7 @@ export function table(lines) {
       const tput = sdk.throughput / ref.throughput
       const cpu = sdk.cpu_s / sdk.count / (ref.cpu_s / ref.count)
       const lat = sdk.latency_ms && ref.latency_ms ? `p50 ${fmt(sdk.latency_ms.p50 - ref.latency_ms.p50, 2)} ms` : ''
-      rows.push([k, 'binding / reference', `${fmt(tput, 2)}×`, lat, '', `${fmt(cpu, 2)}×`, fmt(sdk.peak_rss_mib / ref.peak_rss_mib, 2) + '×', '', ''])
+      rows.push([k, 'binding / reference', `${fmt(tput, 2)}×`, lat, '', `${fmt(cpu, 2)}×`, fmt(sdk.peak_rss_mib / ref.peak_rss_mib, 2) + '×', '', '', ''])
     }
   }
   const widths = head.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)))

@@ -423,28 +423,10 @@ function handlerFns(h) {
   }
 }
 
-function consumerOptions(o = {}) {
-  return {
-    offset: o.offset,
-    live: o.live === undefined ? undefined : liveOption(o.live),
-    backoffBaseMs: o.backoffBaseMs,
-    backoffMaxMs: o.backoffMaxMs,
-    headers: o.headers,
-    maxChunkBytes: o.maxChunkBytes,
-  }
-}
-
-function appendOptions(o) {
-  return {
-    contentType: o.contentType,
-    seq: o.seq === undefined ? undefined : String(o.seq),
-    producerId: o.producerId,
-    producerEpoch: o.producerEpoch,
-    producerSeq: o.producerSeq,
-    close: o.close,
-    headers: o.headers,
-  }
-}
+// Option objects go to the native side as they are (it reads the fields it knows);
+// only values JavaScript spells differently are converted here.
+const consumerOptions = (o = {}) => ({ ...o, live: o.live === undefined ? undefined : liveOption(o.live) })
+const appendOptions = (o) => ({ ...o, seq: o.seq === undefined ? undefined : String(o.seq) })
 
 /** A handle on one stream. No I/O happens until an operation is called. */
 class Stream {
@@ -484,18 +466,7 @@ class Stream {
   create(options = {}) {
     return this._call(options, (n, t) => {
       const body = options.body ?? options.data
-      const opts = {
-        contentType: options.contentType,
-        ttlSeconds: options.ttlSeconds,
-        expiresAt: options.expiresAt,
-        closed: options.closed,
-        body: body === undefined ? undefined : toBuffer(body, 'body'),
-        forkedFrom: options.forkedFrom,
-        forkOffset: options.forkOffset,
-        forkSubOffset: options.forkSubOffset,
-        headers: options.headers,
-      }
-      return n.create(opts, t)
+      return n.create({ ...options, body: body === undefined ? undefined : toBuffer(body, 'body') }, t)
     })
   }
 
@@ -547,14 +518,7 @@ class Stream {
    * `true`/`'auto'`, `'long-poll'` or `'sse'`.
    */
   read(options = {}) {
-    const opts = {
-      offset: options.offset,
-      live: liveOption(options.live),
-      cursor: options.cursor,
-      headers: options.headers,
-      maxChunkBytes: options.maxChunkBytes,
-    }
-    const n = sync(() => this._open.read(opts))
+    const n = sync(() => this._open.read({ ...options, live: liveOption(options.live) }))
     return new ReadSession(n, options.signal, this._client)
   }
 
@@ -611,15 +575,9 @@ class Stream {
 class Client {
   constructor(baseUrl, options = {}) {
     const opts = {
-      headers: options.headers,
+      ...options,
       dynamicHeaders: mapValueFns(options.dynamicHeaders, 'dynamicHeaders'),
       dynamicParams: mapValueFns(options.dynamicParams, 'dynamicParams'),
-      retry: options.retry,
-      requestTimeoutMs: options.requestTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs,
-      liveIdleTimeoutMs: options.liveIdleTimeoutMs,
-      poolIdleTimeoutMs: options.poolIdleTimeoutMs,
-      compression: options.compression,
     }
     this._n = sync(() => new native.NativeClient(String(baseUrl), opts))
     this._open = new Set()
