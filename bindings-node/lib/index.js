@@ -233,7 +233,7 @@ class ReadSession extends Pull {
       for (;;) {
         const r = await this.next()
         if (r.done) return
-        yield* r.value.json()
+        for (const item of r.value.json()) yield item
       }
     } finally {
       this.close()
@@ -301,24 +301,30 @@ class Producer extends Owned {
    * acknowledgement (`{nextOffset, duplicate, epoch, seq}`).
    */
   append(data, options) {
-    return this._enqueue(() => toData(data), (d, ack, t) => this._n.append(d, ack, t), options)
+    if (options?.ack === true) return this._acked(() => toData(data), (d, t) => this._n.append(d, true, t), options)
+    // The common case, once per message: one native call, no closure, no Promise.
+    let p
+    try {
+      p = this._n.append(toData(data), false)
+    } catch (e) {
+      throw fromNative(e)
+    }
+    return p === null ? undefined : toVoid(settle(p))
   }
 
   /** Enqueue many messages in one call, in order (as `append` one by one would); with
    * `{ack: true}` the Promise resolves once all of them are stored. */
   appendMany(values, options) {
-    return this._enqueue(() => Array.from(values, (v) => toData(v)), (d, ack, t) => this._n.appendMany(d, ack, t), options)
+    const convert = () => Array.from(values, (v) => toData(v))
+    if (options?.ack === true) return this._acked(convert, (d, t) => this._n.appendMany(d, true, t), options)
+    const p = sync(() => this._n.appendMany(convert(), false))
+    return p === null ? undefined : toVoid(settle(p))
   }
 
-  _enqueue(convert, enqueue, options) {
-    const ack = options?.ack === true
-    if (!ack) {
-      const p = sync(() => enqueue(convert(), false, undefined))
-      return p === null ? undefined : toVoid(settle(p))
-    }
+  _acked(convert, enqueue, options) {
     try {
       const d = convert()
-      return withSignal(options.signal, (t) => enqueue(d, true, t))
+      return withSignal(options.signal, (t) => enqueue(d, t))
     } catch (e) {
       return Promise.reject(fromNative(e))
     }

@@ -38,12 +38,12 @@ pub fn bytes(b: Buffer) -> Bytes {
 /// Message data from JavaScript: bytes, or a string (sent as UTF-8). The JavaScript layer
 /// passes strings (and JSON text) as they are, which spares allocating a Buffer per
 /// message: napi copies the string straight into Rust memory, once.
-pub type Data = Either<Buffer, String>;
+pub type Data = Either<String, Buffer>;
 
 pub fn data(d: Data) -> Bytes {
     match d {
-        Either::A(b) => bytes(b),
-        Either::B(s) => Bytes::from(s.into_bytes()),
+        Either::A(s) => Bytes::from(s.into_bytes()),
+        Either::B(b) => bytes(b),
     }
 }
 
