@@ -346,7 +346,6 @@ def w1(client: str, ctx: Ctx) -> list[dict[str, Any]]:
             s = c.stream(path)
             s.create(content_type=JSON_CT)
             producer = s.producer(f"bench-w1-{os.getpid()}", **popts)
-            producer.start()
             append = producer.append if text else producer.append_json
             make = json_text if text else json_value
             meter = Meter(ctx.server_pid)
@@ -362,7 +361,6 @@ def w1(client: str, ctx: Ctx) -> list[dict[str, Any]]:
                 s = c.stream(path)
                 await s.create(content_type=JSON_CT)
                 producer = s.producer(f"bench-w1-{os.getpid()}", **popts)
-                await producer.start()
                 append = producer.append if text else producer.append_json
                 make = json_text if text else json_value
                 meter = Meter(ctx.server_pid)

@@ -2,28 +2,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use durable_streams_sdk::{self as core, AppendRetry, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_async_runtimes::TaskLocals;
 
+use crate::convert::{header_list, pyrepr, seconds};
 use crate::errors::{Failure, callback_error, invalid_argument};
 use crate::rt::{Ready, guard, task_locals};
-use crate::stream::{AsyncStream, Stream, pyrepr};
-
-/// Seconds (float) → `Duration`, rejecting negative and non-finite values.
-pub fn seconds(py: Python<'_>, field: &str, value: f64) -> PyResult<Duration> {
-    if !(value.is_finite() && value >= 0.0) {
-        return Err(invalid_argument(py, field, format!("invalid {field}: must be a finite number of seconds >= 0")));
-    }
-    Ok(Duration::from_secs_f64(value))
-}
-
-pub fn header_list(headers: Option<HashMap<String, String>>) -> Vec<(String, String)> {
-    headers.map(|h| h.into_iter().collect()).unwrap_or_default()
-}
+use crate::stream::{AsyncStream, Stream};
 
 /// How transient failures are retried (exponential backoff with jitter, `Retry-After`
 /// honoured). Unset options keep the core's defaults.
@@ -53,17 +41,9 @@ impl RetryOptions {
                 multiplier,
             )?)
         })?;
-        policy.append_retry = match append_retry {
-            None | Some("when-unprocessed") => AppendRetry::WhenUnprocessed,
-            Some("at-least-once") => AppendRetry::AtLeastOnce,
-            Some(other) => {
-                return Err(invalid_argument(
-                    py,
-                    "appendRetry",
-                    format!("invalid appendRetry: {other:?} (expected 'when-unprocessed' or 'at-least-once')"),
-                ));
-            }
-        };
+        if let Some(mode) = append_retry {
+            policy.append_retry = guard(py, || Ok(mode.parse::<AppendRetry>()?))?;
+        }
         Ok(RetryOptions { policy })
     }
 
@@ -95,10 +75,7 @@ impl RetryOptions {
 
     #[getter]
     fn append_retry(&self) -> &'static str {
-        match self.policy.append_retry {
-            AppendRetry::WhenUnprocessed => "when-unprocessed",
-            AppendRetry::AtLeastOnce => "at-least-once",
-        }
+        self.policy.append_retry.as_str()
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -248,43 +225,39 @@ fn build_client(
     for (name, value) in header_list(headers) {
         b = b.header(name, value);
     }
-    let callables = |d: Option<&Bound<'_, PyDict>>, what: &str| -> PyResult<Vec<(String, PyCallable)>> {
+    let callables = |d: Option<&Bound<'_, PyDict>>, what: &'static str| -> PyResult<Vec<(String, PyCallable)>> {
         let mut out = Vec::new();
         if let Some(d) = d {
             for (k, v) in d.iter() {
                 let name: String = k.extract()?;
                 if !v.is_callable() {
-                    return Err(invalid_argument(
-                        py,
-                        what,
-                        format!("invalid {what}: value for {name:?} is not callable"),
-                    ));
+                    return Err(invalid_argument(py, what, format!("the value for {name:?} is not callable")));
                 }
                 out.push((name, PyCallable { callable: Arc::new(v.unbind()), creator_loop: creator_loop.clone() }));
             }
         }
         Ok(out)
     };
-    for (name, p) in callables(dynamic_headers, "dynamicHeaders")? {
+    for (name, p) in callables(dynamic_headers, "dynamic_headers")? {
         b = b.dynamic_header(name, p);
     }
-    for (name, p) in callables(dynamic_params, "dynamicParams")? {
+    for (name, p) in callables(dynamic_params, "dynamic_params")? {
         b = b.dynamic_param(name, p);
     }
     if let Some(r) = retry {
         b = b.retry_policy(r.policy.clone());
     }
     if let Some(s) = connect_timeout {
-        b = b.connect_timeout(seconds(py, "connectTimeout", s)?);
+        b = b.connect_timeout(seconds(py, "connectTimeoutMs", s)?);
     }
     if let Some(s) = request_timeout {
-        b = b.request_timeout(seconds(py, "requestTimeout", s)?);
+        b = b.request_timeout(seconds(py, "requestTimeoutMs", s)?);
     }
     if let Some(s) = live_idle_timeout {
-        b = b.live_idle_timeout(seconds(py, "liveIdleTimeout", s)?);
+        b = b.live_idle_timeout(seconds(py, "liveIdleTimeoutMs", s)?);
     }
     if let Some(s) = pool_idle_timeout {
-        b = b.pool_idle_timeout(seconds(py, "poolIdleTimeout", s)?);
+        b = b.pool_idle_timeout(seconds(py, "poolIdleTimeoutMs", s)?);
     }
     if let Some(c) = compression {
         b = b.compression(c);

@@ -18,11 +18,13 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 use tokio::sync::watch;
 
-use crate::client::{call_python, header_list, seconds};
-use crate::errors::{Failure, callback_error, core_error};
+use crate::client::call_python;
+use crate::convert::{header_list, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt, seconds};
+use crate::errors::{Failure, core_error, handler_error, misuse, state};
+use durable_streams_sdk::ErrorKind;
 use crate::read::Chunk;
 use crate::rt::{BResult, awaitable, block, guard, task_locals};
-use crate::stream::{AsyncStream, Stream, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt};
+use crate::stream::{AsyncStream, Stream};
 
 /// How a pushed consumer ended.
 #[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
@@ -176,7 +178,7 @@ impl ConsumerHandler for PyHandler {
                 Ok(v) => Self::decision(&v, Decision::Continue),
                 Err(e) => Err(e),
             };
-            r.map_err(|e| callback_error("handle_batch", e))
+            r.map_err(|e| handler_error("handle_batch", e))
         })
     }
 
@@ -292,7 +294,7 @@ impl<'py> IntoPyObject<'py> for OutcomeOut {
                 Some(exc) => exc.clone_ref(py),
                 None => core_error(py, e),
             }),
-            None => Err(Failure::State("CLOSED", "the consumer has not finished".into()).into_pyerr(py)),
+            None => Err(state(ErrorKind::Closed, "the consumer has not finished").into_pyerr(py)),
         }
     }
 }
@@ -301,7 +303,7 @@ impl ConsumerRunner {
     fn start_with(&self, handler: Py<PyAny>, locals: Option<TaskLocals>) -> BResult<()> {
         let mut st = self.shared.lock();
         if st.controller.is_some() || st.pull_started {
-            return Err(Failure::State("INVALID_ARGUMENT", "this consumer was already started".into()));
+            return Err(misuse("this consumer was already started"));
         }
         let consumer = core::Consumer::new(self.stream.clone(), self.opts.clone())?;
         let h = PyHandler { obj: Arc::new(handler), locals, shared: self.shared.clone() };
@@ -327,7 +329,7 @@ impl ConsumerRunner {
     ) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
         let shared = self.shared.clone();
         if shared.lock().controller.is_none() {
-            return Err(Failure::State("INVALID_ARGUMENT", "the consumer was not started".into()));
+            return Err(misuse("the consumer was not started"));
         }
         let mut outcome_rx = shared.outcome_tx.subscribe();
         Ok(async move {
@@ -338,7 +340,7 @@ impl ConsumerRunner {
                 None => wait.await,
                 Some(d) => {
                     if tokio::time::timeout(d, wait).await.is_err() {
-                        return Err(Failure::State("TIMEOUT", format!("the consumer did not finish within {d:?}")));
+                        return Err(state(ErrorKind::Timeout, format!("the consumer did not finish within {}s", d.as_secs_f64())));
                     }
                 }
             }
@@ -349,7 +351,7 @@ impl ConsumerRunner {
     fn stop_fut(&self) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
         match &self.shared.lock().controller {
             Some(c) => c.request_stop(),
-            None => return Err(Failure::State("INVALID_ARGUMENT", "the consumer was not started".into())),
+            None => return Err(misuse("the consumer was not started")),
         }
         self.wait_fut(None)
     }
@@ -359,19 +361,15 @@ impl ConsumerRunner {
         let mut consumer = {
             let mut st = shared.lock();
             if st.controller.is_some() {
-                return Err(Failure::State(
-                    "INVALID_ARGUMENT",
-                    "a started (pushed) consumer cannot also be iterated".into(),
+                return Err(misuse("a started (pushed) consumer cannot also be iterated",
                 ));
             }
             if st.pull_cancelled {
-                return Err(Failure::State(
-                    "CANCELLED",
-                    "an event fetch of this consumer was cancelled; create a new consumer from its checkpoint".into(),
+                return Err(state(ErrorKind::Cancelled, "an event fetch of this consumer was cancelled; create a new consumer from its checkpoint",
                 ));
             }
             if st.pull_busy {
-                return Err(Failure::State("INVALID_ARGUMENT", "a consumer serves one iteration at a time".into()));
+                return Err(misuse("a consumer serves one iteration at a time"));
             }
             if !st.pull_started {
                 st.pull = Some(core::Consumer::new(self.stream.clone(), self.opts.clone())?);
@@ -444,10 +442,10 @@ impl ConsumerRunner {
             opts.live = parse_live(py, &l)?;
         }
         if let Some(s) = backoff_base {
-            opts.backoff_base = seconds(py, "backoffBase", s)?;
+            opts.backoff_base = seconds(py, "backoffBaseMs", s)?;
         }
         if let Some(s) = backoff_max {
-            opts.backoff_max = seconds(py, "backoffMax", s)?;
+            opts.backoff_max = seconds(py, "backoffMaxMs", s)?;
         }
         opts.headers = header_list(headers);
         if let Some(n) = max_chunk_bytes {
@@ -477,14 +475,14 @@ impl ConsumerRunner {
     /// Block until the consumer ends; `timeout` in seconds.
     #[pyo3(signature = (timeout=None))]
     fn wait<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, ConsumerResult>> {
-        let limit = timeout.map(|s| seconds(py, "timeout", s)).transpose()?;
+        let limit = timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()?;
         let f = self.wait_fut(limit).map_err(|f| f.into_pyerr(py))?;
         block(py, f)?.into_pyobject(py)
     }
 
     #[pyo3(signature = (timeout=None))]
     fn wait_async<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let limit = timeout.map(|s| seconds(py, "timeout", s)).transpose()?;
+        let limit = timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()?;
         let f = self.wait_fut(limit).map_err(|f| f.into_pyerr(py))?;
         awaitable(py, f)
     }

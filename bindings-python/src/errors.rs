@@ -1,10 +1,11 @@
-//! Core errors → the Python exception classes of `durable_streams_sdk.errors`.
+//! Core errors → the exception classes of `durable_streams_sdk.errors`.
 //!
-//! The classes are plain Python (so they subclass builtins such as `ValueError` and
-//! `TimeoutError` and carry typed attributes); this module only gathers the data the
-//! core error carries and asks `errors._from_native` to build the right instance.
+//! The core flattens an error into an [`ErrorInfo`] (names and units shared by every
+//! binding, options spelled the Python way); this module hands that record to
+//! `errors._from_native`, which picks the class from the code.
 
-use durable_streams_sdk::{Error, ErrorKind, Offset};
+use durable_streams_sdk::ffi::{ErrorInfo, Naming};
+use durable_streams_sdk::{Error, ErrorKind};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -14,10 +15,6 @@ use pyo3::types::PyDict;
 pub enum Failure {
     Core(Error),
     Py(PyErr),
-    /// A Rust panic caught at the boundary.
-    Panic(String),
-    /// A binding-level misuse (e.g. a consumed session): `code`, message.
-    State(&'static str, String),
 }
 
 impl From<Error> for Failure {
@@ -37,16 +34,6 @@ impl Failure {
         match self {
             Failure::Py(e) => e,
             Failure::Core(e) => core_error(py, &e),
-            Failure::Panic(msg) => build(
-                py,
-                "INTERNAL",
-                &format!("internal error (Rust panic): {msg}"),
-                None,
-                false,
-                "INTERNAL_ERROR",
-                None,
-            ),
-            Failure::State(code, msg) => build(py, code, &msg, None, false, "INTERNAL_ERROR", None),
         }
     }
 }
@@ -59,82 +46,88 @@ fn from_native(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     .map(|f| f.bind(py))
 }
 
-fn build(
-    py: Python<'_>,
-    code: &str,
-    message: &str,
-    status: Option<u16>,
-    transient: bool,
-    conformance_code: &str,
-    extra: Option<Bound<'_, PyDict>>,
-) -> PyErr {
-    let attempt = || -> PyResult<PyErr> {
-        let extra = match extra {
-            Some(d) => d,
-            None => PyDict::new(py),
-        };
-        let args = (code, message, status, transient, conformance_code, extra);
-        let exc = from_native(py)?.call1(args)?;
-        Ok(PyErr::from_value(exc))
-    };
-    attempt().unwrap_or_else(|e| e)
+/// A Python exception raised by a dynamic header/param callable: reported as
+/// `CallbackFailedError` with the original as its `__cause__`.
+#[derive(Debug)]
+pub struct Raised(pub PyErr);
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
+
+impl std::error::Error for Raised {}
 
 /// The Python exception for a core error.
 pub fn core_error(py: Python<'_>, e: &Error) -> PyErr {
-    if let Some(original) = original_exception(py, e) {
-        return original;
+    let source = std::error::Error::source(e);
+    // A consumer handler's own exception is raised again as it was.
+    if let Some(original) = source.and_then(|s| s.downcast_ref::<PyErr>()) {
+        return original.clone_ref(py);
     }
-    let extra = PyDict::new(py);
-    let fill = || -> PyResult<()> {
-        match e.kind() {
-            ErrorKind::StreamClosed { next_offset } => {
-                extra.set_item("final_offset", next_offset.as_ref().map(Offset::as_str))?
-            }
-            ErrorKind::Gone { earliest_offset } => {
-                extra.set_item("earliest_offset", earliest_offset.as_ref().map(Offset::as_str))?
-            }
-            ErrorKind::StaleEpoch { current_epoch } => extra.set_item("current_epoch", current_epoch)?,
-            ErrorKind::SequenceGap { expected, received } => {
-                extra.set_item("expected", expected)?;
-                extra.set_item("received", received)?;
-            }
-            ErrorKind::BadRequest { server_message } => extra.set_item("server_message", server_message)?,
-            ErrorKind::RateLimited { retry_after } => {
-                extra.set_item("retry_after", retry_after.map(|d| d.as_secs_f64()))?
-            }
-            ErrorKind::InvalidArgument { field } => extra.set_item("field", field)?,
-            _ => {}
+    let info = ErrorInfo::new(e, Naming::SnakeSeconds);
+    let build = || -> PyResult<PyErr> {
+        let d = PyDict::new(py);
+        d.set_item("code", info.code)?;
+        d.set_item("message", &info.message)?;
+        d.set_item("status", info.status)?;
+        d.set_item("transient", info.transient)?;
+        d.set_item("conformance_code", info.conformance_code)?;
+        d.set_item("next_offset", &info.next_offset)?;
+        d.set_item("earliest_offset", &info.earliest_offset)?;
+        d.set_item("current_epoch", info.current_epoch)?;
+        d.set_item("expected_seq", info.expected_seq)?;
+        d.set_item("received_seq", info.received_seq)?;
+        d.set_item("retry_after_ms", info.retry_after_ms)?;
+        d.set_item("field", &info.field)?;
+        d.set_item("server_message", &info.server_message)?;
+        d.set_item("cause", info.cause)?;
+        let exc = from_native(py)?.call1((d,))?;
+        if let Some(Raised(original)) = source.and_then(|s| s.downcast_ref::<Raised>()) {
+            exc.setattr("__cause__", original.value(py))?;
         }
-        Ok(())
+        Ok(PyErr::from_value(exc))
     };
-    if let Err(err) = fill() {
-        return err;
-    }
-    build(py, e.code(), e.message(), e.status(), e.is_transient(), e.conformance_code(), Some(extra))
+    build().unwrap_or_else(|e| e)
 }
 
-/// `InvalidArgumentError` raised before any I/O (bad option values in the binding).
-pub fn invalid_argument(py: Python<'_>, field: &str, message: impl Into<String>) -> PyErr {
-    let extra = PyDict::new(py);
-    let _ = extra.set_item("field", field);
-    build(py, "INVALID_ARGUMENT", &message.into(), None, false, "INVALID_ARGUMENT", Some(extra))
+/// `InvalidArgumentError` for a value rejected by the binding; `field` in the core's
+/// spelling (respelled the Python way like every other option error).
+pub fn invalid_argument(py: Python<'_>, field: &'static str, why: impl std::fmt::Display) -> PyErr {
+    core_error(py, &Error::invalid_argument(field, why))
 }
 
-/// The core error for a failed Python callback (dynamic header/param callable, consumer
-/// handler): `ErrorKind::Callback` with the Python exception as its source, so that the
-/// original exception is re-raised when the error reaches Python.
+/// A consumer handler failed: its exception is raised again as it was.
+pub fn handler_error(what: &str, err: PyErr) -> Error {
+    Error::callback(format!("{what} raised {}", describe(&err))).with_source(err)
+}
+
+/// A dynamic header/param callable failed: `CallbackFailedError` caused by `err`.
 pub fn callback_error(what: &str, err: PyErr) -> Error {
-    let text =
-        Python::attach(|py| err.value(py).repr().map(|r| r.to_string()).unwrap_or_else(|_| "<exception>".to_string()));
-    Error::callback(format!("{what} raised {text}")).with_source(err)
+    Error::callback(format!("{what} raised {}", describe(&err))).with_source(Raised(err))
 }
 
-/// The Python exception carried by a callback error, if it still has its source (a
-/// producer's shared errors are clones, whose sources are flattened into the message).
-fn original_exception(py: Python<'_>, e: &Error) -> Option<PyErr> {
-    if !matches!(e.kind(), ErrorKind::Callback) {
-        return None;
-    }
-    std::error::Error::source(e).and_then(|s| s.downcast_ref::<PyErr>()).map(|p| p.clone_ref(py))
+fn describe(err: &PyErr) -> String {
+    Python::attach(|py| err.value(py).repr().map(|r| r.to_string()).unwrap_or_else(|_| "<exception>".to_string()))
+}
+
+/// The error for a Rust panic caught at the boundary.
+pub fn panic_error(panic: &(dyn std::any::Any + Send)) -> Error {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    Error::new(ErrorKind::Internal, format!("internal error (Rust panic): {msg}"))
+}
+
+/// A failure of the binding's own making, as a core error of `kind`.
+pub fn state(kind: ErrorKind, message: impl Into<String>) -> Failure {
+    Failure::Core(Error::new(kind, message))
+}
+
+/// Using an object the wrong way (e.g. two iterations of one consumer at once).
+pub fn misuse(message: impl Into<String>) -> Failure {
+    state(ErrorKind::InvalidArgument { field: "self" }, message)
 }

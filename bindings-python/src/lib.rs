@@ -4,27 +4,35 @@
 
 mod client;
 mod consumer;
+mod convert;
 mod errors;
 mod producer;
-mod pyjson;
 mod read;
 mod rt;
 mod stream;
 
 use pyo3::prelude::*;
 
+/// The core's error table as JSON (a list of `{code, name, parent, details, doc}`):
+/// what `durable_streams_sdk.errors` is checked against.
+#[pyfunction]
+fn error_table_json() -> String {
+    durable_streams_sdk::ffi::error_table_json()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(error_table_json, m)?)?;
     m.add_class::<client::RetryOptions>()?;
     m.add_class::<client::Client>()?;
     m.add_class::<client::AsyncClient>()?;
     m.add_class::<stream::Stream>()?;
     m.add_class::<stream::AsyncStream>()?;
-    m.add_class::<stream::CreateResult>()?;
-    m.add_class::<stream::AppendResult>()?;
-    m.add_class::<stream::CloseResult>()?;
-    m.add_class::<stream::StreamMetadata>()?;
+    m.add_class::<convert::CreateResult>()?;
+    m.add_class::<convert::AppendResult>()?;
+    m.add_class::<convert::CloseResult>()?;
+    m.add_class::<convert::StreamMetadata>()?;
     m.add_class::<read::Chunk>()?;
     m.add_class::<read::ReadSession>()?;
     m.add_class::<read::AsyncReadSession>()?;

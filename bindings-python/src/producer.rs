@@ -1,5 +1,9 @@
 //! The idempotent producer: `Producer` (blocking) and `AsyncProducer` (asyncio), both
 //! context managers, plus per-message acknowledgements (`AppendAck`).
+//!
+//! Both are thin over the core's ordered enqueue: a message's place is fixed by the
+//! call (also across threads and tasks); only under back-pressure is there anything
+//! to wait for.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,23 +11,27 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use durable_streams_sdk::{self as core, ErrorKind, ProducerOptions, RawProducerOptions};
+use durable_streams_sdk::{self as core, Enqueued, ErrorKind, ProducerOptions, RawProducerOptions};
 use futures_util::FutureExt;
 use futures_util::future::Shared;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use tokio::sync::OnceCell;
 
-use crate::client::{header_list, seconds};
-use crate::errors::{Failure, core_error};
-use crate::pyjson;
+use crate::convert::{CloseResult, NoneOut, data_bytes, header_list, json_bytes, py_bool, pyrepr, pyrepr_opt, seconds};
+use crate::errors::{core_error, state};
 use crate::rt::{BResult, Ready, awaitable, block, guard};
-use crate::stream::{CloseResult, data_bytes, py_bool, pyrepr, pyrepr_opt};
 
 /// Validated producer settings plus the stream they apply to.
 pub struct ProducerConfig {
     stream: core::Stream,
     opts: ProducerOptions,
+}
+
+impl ProducerConfig {
+    /// The core producer (it starts without I/O; the first batch learns what it needs).
+    fn start(self, py: Python<'_>) -> PyResult<core::Producer> {
+        guard(py, || Ok(core::Producer::start_now(self.stream, self.opts)?))
+    }
 }
 
 impl ProducerConfig {
@@ -56,9 +64,9 @@ impl ProducerConfig {
         };
         let mut opts = guard(py, || Ok(ProducerOptions::from_raw(raw)?))?;
         if let Some(s) = delivery_timeout {
-            opts.delivery_timeout = seconds(py, "deliveryTimeout", s)?;
+            opts.delivery_timeout = seconds(py, "deliveryTimeoutMs", s)?;
         }
-        opts.content_type = content_type.or_else(|| stream.known_content_type());
+        opts.content_type = content_type;
         opts.headers = header_list(headers);
         if let Some(cb) = on_error {
             opts.on_error = Some(error_callback(Arc::new(cb)));
@@ -138,13 +146,13 @@ impl AppendAck {
     #[pyo3(signature = (timeout=None))]
     fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Acked> {
         let fut = self.fut.clone();
-        let limit = timeout.map(|s| seconds(py, "timeout", s)).transpose()?;
+        let limit = timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()?;
         block(py, async move {
             let r = match limit {
                 None => fut.await,
                 Some(d) => match tokio::time::timeout(d, fut).await {
                     Ok(r) => r,
-                    Err(_) => return Err(Failure::State("TIMEOUT", format!("no acknowledgement within {d:?}"))),
+                    Err(_) => return Err(state(ErrorKind::Timeout, format!("no acknowledgement within {}s", d.as_secs_f64()))),
                 },
             };
             Ok(acked(r?))
@@ -166,123 +174,97 @@ impl AppendAck {
     }
 }
 
-/// State shared by a producer object and its in-flight futures.
-struct Inner {
-    cfg: ProducerConfig,
-    producer: OnceCell<core::Producer>,
-    /// Closed or detached through this object: the context manager has nothing left to do.
-    finished: AtomicBool,
-}
-
-impl Inner {
-    async fn get(&self) -> BResult<core::Producer> {
-        let p = self
-            .producer
-            .get_or_try_init(|| core::Producer::start(self.cfg.stream.clone(), self.cfg.opts.clone()))
-            .await?;
-        Ok(p.clone())
-    }
-}
-
+/// What a producer object holds: the core producer, and whether it was closed or
+/// detached through this object (then leaving a `with` block has nothing left to do).
 #[derive(Clone)]
-struct Handle(Arc<Inner>);
+struct Handle {
+    p: core::Producer,
+    id: Arc<str>,
+    finished: Arc<AtomicBool>,
+}
 
-enum Fast {
-    Done(Option<AppendAck>),
-    Slow(Bytes),
+/// An enqueue's outcome: done now, or waiting for buffer room.
+enum Queued {
+    Now(Option<AppendAck>),
+    Wait(core::EnqueueWait),
 }
 
 impl Handle {
-    fn new(cfg: ProducerConfig) -> Self {
-        Handle(Arc::new(Inner { cfg, producer: OnceCell::new(), finished: AtomicBool::new(false) }))
+    fn new(py: Python<'_>, cfg: ProducerConfig) -> PyResult<Self> {
+        let id = cfg.opts.producer_id.as_str().into();
+        Ok(Handle { p: cfg.start(py)?, id, finished: Arc::default() })
     }
 
-    /// Enqueue without waiting when the producer runs and its buffer has room.
-    fn try_fast(&self, data: Bytes, ack: bool) -> BResult<Fast> {
-        let Some(p) = self.0.producer.get() else { return Ok(Fast::Slow(data)) };
-        match p.try_append(data.clone(), ack) {
-            Ok(a) => Ok(Fast::Done(a.map(AppendAck::new))),
-            Err(e) if *e.kind() == ErrorKind::BufferFull => Ok(Fast::Slow(data)),
-            Err(e) => Err(e.into()),
+    fn enqueue(&self, py: Python<'_>, got: core::Result<Enqueued>) -> PyResult<Queued> {
+        match got {
+            Ok(Enqueued::Accepted) => Ok(Queued::Now(None)),
+            Ok(Enqueued::Ack(a)) => Ok(Queued::Now(Some(AppendAck::new(a)))),
+            Ok(Enqueued::Wait(w)) => Ok(Queued::Wait(w)),
+            Err(e) => Err(core_error(py, &e)),
         }
     }
 
-    fn append_slow(&self, data: Bytes, ack: bool) -> impl Future<Output = BResult<Option<AppendAck>>> + Send + 'static {
-        let h = self.clone();
-        async move {
-            let p = h.0.get().await?;
-            if ack {
-                Ok(Some(AppendAck::new(p.append_with_ack(data).await?)))
-            } else {
-                p.append(data).await?;
-                Ok(None)
-            }
-        }
+    fn one(&self, py: Python<'_>, data: Bytes, ack: bool) -> PyResult<Queued> {
+        self.enqueue(py, self.p.enqueue(data, ack))
     }
 
-    fn start(&self) -> impl Future<Output = BResult<()>> + Send + 'static {
-        let h = self.clone();
-        async move { h.0.get().await.map(|_| ()) }
+    fn many(&self, py: Python<'_>, msgs: Vec<Bytes>, ack: bool) -> PyResult<Queued> {
+        self.enqueue(py, self.p.enqueue_many(msgs, ack))
     }
 
-    fn flush(&self) -> impl Future<Output = BResult<()>> + Send + 'static {
-        let h = self.clone();
-        async move { Ok(h.0.get().await?.flush().await?) }
+    fn flush(&self) -> impl Future<Output = BResult<NoneOut>> + Send + 'static {
+        let p = self.p.clone();
+        async move { Ok(p.flush().await.map(|_| NoneOut)?) }
     }
 
     fn close(&self, data: Option<Bytes>) -> impl Future<Output = BResult<CloseResult>> + Send + 'static {
         let h = self.clone();
         async move {
-            let r = h.0.get().await?.close(data).await;
-            h.0.finished.store(true, Ordering::SeqCst);
+            let r = h.p.close(data).await;
+            h.finished.store(true, Ordering::SeqCst);
             Ok(CloseResult { final_offset: r?.final_offset.to_string() })
         }
     }
 
-    fn detach(&self) -> impl Future<Output = BResult<()>> + Send + 'static {
+    fn detach(&self) -> impl Future<Output = BResult<NoneOut>> + Send + 'static {
         let h = self.clone();
         async move {
-            if h.0.finished.load(Ordering::SeqCst) {
-                return Ok(());
+            if h.finished.swap(true, Ordering::SeqCst) {
+                return Ok(NoneOut);
             }
-            let r = h.0.get().await?.detach().await;
-            h.0.finished.store(true, Ordering::SeqCst);
-            Ok(r?)
+            Ok(h.p.detach().await.map(|_| NoneOut)?)
         }
     }
 
     /// What leaving a `with` block does: flush and detach (unless already closed or
-    /// detached, or never started). With an exception in flight, its own failure is
-    /// swallowed so that the original exception propagates.
+    /// detached). With an exception in flight, its own failure is swallowed so that
+    /// the original exception propagates.
     fn exit(&self, failing: bool) -> impl Future<Output = BResult<bool>> + Send + 'static {
-        let h = self.clone();
+        let detach = self.detach();
         async move {
-            if h.0.finished.load(Ordering::SeqCst) || h.0.producer.get().is_none() {
-                return Ok(false);
-            }
-            match h.detach().await {
+            match detach.await {
                 Err(_) if failing => Ok(false),
                 Err(e) => Err(e),
-                Ok(()) => Ok(false),
+                Ok(_) => Ok(false),
             }
         }
     }
 
-    fn epoch(&self) -> u64 {
-        self.0.producer.get().map(|p| p.epoch()).unwrap_or(self.0.cfg.opts.epoch)
+    fn repr(&self, class: &str) -> String {
+        format!("{class}({}, epoch={})", pyrepr(&self.id), self.p.epoch())
     }
-
-    fn next_seq(&self) -> u64 {
-        self.0.producer.get().map(|p| p.next_seq()).unwrap_or(0)
-    }
-}
-
-fn json_bytes(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    Ok(Bytes::from(pyjson::dumps(py, value)?.into_bytes()))
 }
 
 fn optional_data(data: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Bytes>> {
     data.map(data_bytes).transpose()
+}
+
+fn json_list(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
+    values.try_iter()?.map(|v| json_bytes(py, &v?)).collect()
+}
+
+fn data_list(values: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
+    values.try_iter()?.map(|v| data_bytes(&v?)).collect()
 }
 
 /// Idempotent, batching producer (blocking API). `append` does not wait for the
@@ -294,46 +276,53 @@ pub struct Producer {
 }
 
 impl Producer {
-    pub fn new(cfg: ProducerConfig) -> Self {
-        Producer { h: Handle::new(cfg) }
+    pub fn new(py: Python<'_>, cfg: ProducerConfig) -> PyResult<Self> {
+        Ok(Producer { h: Handle::new(py, cfg)? })
     }
-}
 
-impl Producer {
-    fn enqueue(&self, py: Python<'_>, data: Bytes, ack: bool) -> PyResult<Option<AppendAck>> {
-        match self.h.try_fast(data, ack).map_err(|f| f.into_pyerr(py))? {
-            Fast::Done(a) => Ok(a),
-            Fast::Slow(data) => block(py, self.h.append_slow(data, ack)),
+    fn done(&self, py: Python<'_>, q: Queued) -> PyResult<Option<AppendAck>> {
+        match q {
+            Queued::Now(a) => Ok(a),
+            Queued::Wait(w) => block(py, async move { Ok(w.await?.map(AppendAck::new)) }),
         }
     }
 }
 
 #[pymethods]
 impl Producer {
-    /// Start now (learns the content type with one HEAD unless known). Optional: the
-    /// first append starts the producer.
-    fn start(&self, py: Python<'_>) -> PyResult<()> {
-        block(py, self.h.start())
-    }
-
     /// Enqueue one message (`bytes`/`str`; on a JSON stream the text of one JSON value).
     /// With `ack=True`, returns an `AppendAck`.
     #[pyo3(signature = (data, *, ack=false))]
     fn append(&self, py: Python<'_>, data: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
-        let data = data_bytes(&data)?;
-        self.enqueue(py, data, ack)
+        let q = self.h.one(py, data_bytes(&data)?, ack)?;
+        self.done(py, q)
     }
 
     /// Enqueue one JSON-serialisable value.
     #[pyo3(signature = (value, *, ack=false))]
     fn append_json(&self, py: Python<'_>, value: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
-        let data = json_bytes(py, &value)?;
-        self.enqueue(py, data, ack)
+        let q = self.h.one(py, json_bytes(py, &value)?, ack)?;
+        self.done(py, q)
+    }
+
+    /// Enqueue several messages in one call, in order; with `ack=True` the
+    /// acknowledgement is the last message's (it resolves once all are stored).
+    #[pyo3(signature = (data, *, ack=false))]
+    fn append_many(&self, py: Python<'_>, data: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
+        let q = self.h.many(py, data_list(&data)?, ack)?;
+        self.done(py, q)
+    }
+
+    /// Enqueue several JSON-serialisable values in one call (see `append_many`).
+    #[pyo3(signature = (values, *, ack=false))]
+    fn append_json_many(&self, py: Python<'_>, values: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
+        let q = self.h.many(py, json_list(py, &values)?, ack)?;
+        self.done(py, q)
     }
 
     /// Wait until everything appended so far is stored.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        block(py, self.h.flush())
+        block(py, self.h.flush()).map(drop)
     }
 
     /// Flush, then close the stream (atomically appending `data` as a final message).
@@ -345,24 +334,23 @@ impl Producer {
 
     /// Flush, then stop without closing the stream.
     fn detach(&self, py: Python<'_>) -> PyResult<()> {
-        block(py, self.h.detach())
+        block(py, self.h.detach()).map(drop)
     }
 
     /// The epoch in use (changes after an auto-claim).
     #[getter]
     fn epoch(&self) -> u64 {
-        self.h.epoch()
+        self.h.p.epoch()
     }
 
     /// The sequence number the next batch will get.
     #[getter]
     fn next_seq(&self) -> u64 {
-        self.h.next_seq()
+        self.h.p.next_seq()
     }
 
-    fn __enter__(slf: PyRef<'_, Self>, py: Python<'_>) -> PyResult<Py<Self>> {
-        block(py, slf.h.start())?;
-        Ok(slf.into())
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
     }
 
     #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
@@ -378,59 +366,67 @@ impl Producer {
     }
 
     fn __repr__(&self) -> String {
-        format!("Producer({}, epoch={})", pyrepr(&self.h.0.cfg.opts.producer_id), self.epoch())
+        self.h.repr("Producer")
     }
 }
 
 /// Idempotent, batching producer (asyncio API). `await append(...)` returns as soon as
-/// the message is queued; `async with` flushes and detaches on exit.
+/// the message is queued — at once, without a trip through the event loop, unless the
+/// buffer is full; `async with` flushes and detaches on exit.
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct AsyncProducer {
     h: Handle,
 }
 
 impl AsyncProducer {
-    pub fn new(cfg: ProducerConfig) -> Self {
-        AsyncProducer { h: Handle::new(cfg) }
+    pub fn new(py: Python<'_>, cfg: ProducerConfig) -> PyResult<Self> {
+        Ok(AsyncProducer { h: Handle::new(py, cfg)? })
     }
 
-    fn enqueue<'py>(&self, py: Python<'py>, data: Bytes, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        match self.h.try_fast(data, ack).map_err(|f| f.into_pyerr(py))? {
-            Fast::Done(a) => {
+    fn done<'py>(&self, py: Python<'py>, q: Queued) -> PyResult<Bound<'py, PyAny>> {
+        match q {
+            Queued::Now(a) => {
                 let value = a.map(|a| Py::new(py, a)).transpose()?.map(Py::into_any);
                 Ok(Bound::new(py, Ready::new(value))?.into_any())
             }
-            Fast::Slow(data) => awaitable(py, self.h.append_slow(data, ack)),
+            Queued::Wait(w) => awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
         }
     }
 }
 
 #[pymethods]
 impl AsyncProducer {
-    /// Start now (learns the content type with one HEAD unless known).
-    fn start<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let f = self.h.start();
-        awaitable(py, async move { f.await.map(|_| NoneValue) })
-    }
-
     /// Queue one message; the awaitable resolves once queued (waiting only for buffer
     /// room). With `ack=True` it resolves to an `AppendAck` to await for durability.
     #[pyo3(signature = (data, *, ack=false))]
     fn append<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        let data = data_bytes(&data)?;
-        self.enqueue(py, data, ack)
+        let q = self.h.one(py, data_bytes(&data)?, ack)?;
+        self.done(py, q)
     }
 
     /// Queue one JSON-serialisable value.
     #[pyo3(signature = (value, *, ack=false))]
     fn append_json<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        let data = json_bytes(py, &value)?;
-        self.enqueue(py, data, ack)
+        let q = self.h.one(py, json_bytes(py, &value)?, ack)?;
+        self.done(py, q)
+    }
+
+    /// Queue several messages in one call, in order.
+    #[pyo3(signature = (data, *, ack=false))]
+    fn append_many<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
+        let q = self.h.many(py, data_list(&data)?, ack)?;
+        self.done(py, q)
+    }
+
+    /// Queue several JSON-serialisable values in one call, in order.
+    #[pyo3(signature = (values, *, ack=false))]
+    fn append_json_many<'py>(&self, py: Python<'py>, values: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
+        let q = self.h.many(py, json_list(py, &values)?, ack)?;
+        self.done(py, q)
     }
 
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let f = self.h.flush();
-        awaitable(py, async move { f.await.map(|_| NoneValue) })
+        awaitable(py, self.h.flush())
     }
 
     #[pyo3(signature = (data=None))]
@@ -440,25 +436,21 @@ impl AsyncProducer {
     }
 
     fn detach<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let f = self.h.detach();
-        awaitable(py, async move { f.await.map(|_| NoneValue) })
+        awaitable(py, self.h.detach())
     }
 
     #[getter]
     fn epoch(&self) -> u64 {
-        self.h.epoch()
+        self.h.p.epoch()
     }
 
     #[getter]
     fn next_seq(&self) -> u64 {
-        self.h.next_seq()
+        self.h.p.next_seq()
     }
 
-    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let f = slf.get().h.start();
-        let me: Py<Self> = slf.unbind();
-        awaitable(py, async move { f.await.map(|_| me) })
+    fn __aenter__(slf: Py<Self>) -> Ready {
+        Ready::new(Some(slf.into_any()))
     }
 
     #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
@@ -474,19 +466,6 @@ impl AsyncProducer {
     }
 
     fn __repr__(&self) -> String {
-        format!("AsyncProducer({}, epoch={})", pyrepr(&self.h.0.cfg.opts.producer_id), self.epoch())
-    }
-}
-
-/// `None` as an awaitable result.
-pub struct NoneValue;
-
-impl<'py> IntoPyObject<'py> for NoneValue {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = std::convert::Infallible;
-
-    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
-        Ok(py.None().into_bound(py))
+        self.h.repr("AsyncProducer")
     }
 }

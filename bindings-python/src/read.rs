@@ -1,19 +1,18 @@
 //! Read sessions as Python iterators (`for` / `async for`), chunks, and JSON items.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use durable_streams_sdk::{self as core, SentValues};
+use durable_streams_sdk::{self as core, ffi::ReadHandle};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyMemoryView};
-use tokio::task::AbortHandle;
 
-use crate::errors::Failure;
-use crate::pyjson;
+use crate::convert::{json_loads, py_bool, pyrepr, sent_maps};
+use crate::errors::{Failure, misuse};
 use crate::rt::{BResult, Ready, SIGNAL_POLL, awaitable};
-use crate::stream::{py_bool, pyrepr, sent_maps};
 
 /// Read-only buffer over the core's bytes (no copy): what `Chunk.data`'s `memoryview`
 /// looks at. It keeps the bytes alive for as long as any view of them exists.
@@ -69,23 +68,15 @@ impl Chunk {
     }
 }
 
-/// Decode the messages of a JSON chunk: one `json.loads` of the chunk's array when
-/// possible, message by message otherwise.
-fn decode_items<'py>(py: Python<'py>, chunk: &core::Chunk) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let Some(items) = &chunk.items else {
-        let v = pyjson::loads(py, &chunk.data)?;
-        return match v.cast::<PyList>() {
-            Ok(list) => Ok(list.iter().collect()),
-            Err(_) => Err(PyValueError::new_err("chunk data is not a JSON array")),
-        };
-    };
-    if let Ok(v) = pyjson::loads(py, &chunk.data)
-        && let Ok(list) = v.cast::<PyList>()
-        && list.len() == items.len()
-    {
-        return Ok(list.iter().collect());
+/// The messages of a JSON chunk: its data is one JSON array, parsed once.
+fn decode_items<'py>(py: Python<'py>, chunk: &core::Chunk) -> PyResult<Bound<'py, PyList>> {
+    if chunk.items.is_none() && !chunk.data.is_empty() {
+        return Err(misuse("json(): the stream is not an application/json stream").into_pyerr(py));
     }
-    items.iter().map(|i| pyjson::loads(py, i)).collect()
+    if chunk.data.is_empty() {
+        return Ok(PyList::empty(py));
+    }
+    json_loads(py, &chunk.data)?.cast_into::<PyList>().map_err(|_| PyValueError::new_err("chunk data is not a JSON array"))
 }
 
 #[pymethods]
@@ -143,7 +134,7 @@ impl Chunk {
     }
 
     /// The messages of a JSON chunk, decoded.
-    fn json<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         decode_items(py, &self.inner)
     }
 
@@ -169,197 +160,103 @@ impl Chunk {
     }
 }
 
-/// How many chunks a session reads ahead of Python.
-const READ_AHEAD: usize = 4;
-
-/// Session state shared by the iterator objects and their in-flight waits. `offset`,
-/// `cursor` and `sent` follow the chunks Python has taken, not the ones read ahead.
-struct State {
-    /// Not iterated yet: reading starts on the first `next`.
-    session: Option<core::ReadSession>,
-    /// Reading ahead on the core runtime; out of the slot while a caller waits on it.
-    pump: Option<core::PrefetchedSession>,
-    abort: Option<AbortHandle>,
-    /// A wait was interrupted (Ctrl-C, task cancelled): the session is gone.
-    cancelled: bool,
-    finished: bool,
-    offset: String,
-    cursor: Option<String>,
-    sent: SentValues,
+/// A read session behind the core's pull handle ([`ReadHandle`]): it starts on the
+/// first `next`; concurrent `next` calls are served in call order, each chunk to exactly
+/// one caller; an interrupted or cancelled wait takes nothing, so the session goes on.
+struct Session {
+    unstarted: Mutex<Option<core::ReadSession>>,
+    handle: OnceLock<Arc<ReadHandle>>,
+    ended: AtomicBool,
 }
 
-impl State {
-    /// Account for a step taken from the read-ahead session.
-    fn apply(&mut self, pump: &core::PrefetchedSession, result: core::Result<Option<core::Chunk>>) -> BResult<Option<core::Chunk>> {
-        self.sent = pump.sent_values().clone();
-        self.offset = pump.offset().to_string();
-        self.cursor = pump.cursor().map(str::to_string);
-        if pump.is_done() {
-            self.end();
-        }
-        Ok(result?)
-    }
+type Shared = Arc<Session>;
 
-    fn end(&mut self) {
-        self.finished = true;
-        self.session = None;
-        self.pump = None;
-        if let Some(a) = self.abort.take() {
-            a.abort();
-        }
-    }
+fn shared(session: core::ReadSession) -> Shared {
+    Arc::new(Session { unstarted: Mutex::new(Some(session)), handle: OnceLock::new(), ended: AtomicBool::new(false) })
 }
 
-/// A chunk taken at once, or a wait for the next one.
-enum Next {
-    Got(BResult<Option<core::Chunk>>),
-    Wait(Lease),
-}
-
-#[derive(Clone)]
-pub struct Shared(Arc<Mutex<State>>);
-
-impl Shared {
-    fn new(session: core::ReadSession) -> Self {
-        Shared(Arc::new(Mutex::new(State {
-            offset: session.offset().to_string(),
-            cursor: session.cursor().map(str::to_string),
-            sent: SentValues::default(),
-            session: Some(session),
-            pump: None,
-            abort: None,
-            cancelled: false,
-            finished: false,
-        })))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The next chunk if one was read ahead (no waiting, no task), else a lease to wait with.
-    fn take(&self) -> Next {
-        let mut st = self.lock();
-        if st.finished {
-            return Next::Got(Ok(None));
-        }
-        if st.cancelled {
-            return Next::Got(Err(Failure::State(
-                "CANCELLED",
-                format!(
-                    "this read session was cancelled while a read was in flight; start a new one from offset {:?}",
-                    st.offset
-                ),
-            )));
-        }
-        if let Some(session) = st.session.take() {
-            let pump = session.prefetch(READ_AHEAD);
-            st.abort = Some(pump.abort_handle());
-            st.pump = Some(pump);
-        }
-        let Some(mut pump) = st.pump.take() else {
-            return Next::Got(Err(Failure::State("INVALID_ARGUMENT", "a read session serves one read at a time".into())));
-        };
-        match pump.try_next() {
-            Some(result) => {
-                let r = st.apply(&pump, result);
-                if !st.finished {
-                    st.pump = Some(pump);
+impl Session {
+    fn handle(&self) -> Arc<ReadHandle> {
+        self.handle
+            .get_or_init(|| {
+                let session = self.unstarted.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let handle = ReadHandle::new(session.expect("a read session starts once"));
+                if self.ended.load(Ordering::Acquire) {
+                    handle.cancel();
                 }
-                Next::Got(r)
-            }
-            None => Next::Wait(Lease { shared: self.clone(), pump: Some(pump) }),
-        }
+                Arc::new(handle)
+            })
+            .clone()
     }
 
-    /// The next chunk, waiting with the GIL released (Ctrl-C honoured) when none is ready.
+    fn settle(&self, got: core::Result<Option<core::Chunk>>) -> BResult<Option<core::Chunk>> {
+        if matches!(got, Ok(None)) {
+            self.ended.store(true, Ordering::Release);
+        }
+        Ok(got?)
+    }
+
+    /// A chunk ready now (`None`: wait with [`Session::next`]).
+    fn try_next(&self) -> Option<BResult<Option<core::Chunk>>> {
+        if self.ended.load(Ordering::Acquire) {
+            return Some(Ok(None));
+        }
+        self.handle().try_next().map(|got| self.settle(got))
+    }
+
+    async fn next(self: Arc<Self>) -> BResult<Option<core::Chunk>> {
+        let got = self.handle().next().await;
+        self.settle(got)
+    }
+
+    /// The next chunk, waiting with the GIL released; every [`SIGNAL_POLL`] Python may
+    /// run its signal handlers (Ctrl-C raises here; nothing was taken).
     fn next_blocking(&self, py: Python<'_>) -> PyResult<Option<core::Chunk>> {
-        match self.take() {
-            Next::Got(r) => r.map_err(|f| f.into_pyerr(py)),
-            Next::Wait(lease) => lease.wait(py),
+        if self.ended.load(Ordering::Acquire) {
+            return Ok(None);
         }
-    }
-
-    /// End the session; a wait in flight ends at once as if the session had ended.
-    fn close(&self) {
-        // Aborting the task closes the channel, which wakes a waiter.
-        self.lock().end();
-    }
-}
-
-/// The read-ahead channel, out of its slot for one wait. Dropped before an item arrives
-/// (the Python call was interrupted or the asyncio task cancelled) it marks the session
-/// cancelled and stops the reading.
-struct Lease {
-    shared: Shared,
-    pump: Option<core::PrefetchedSession>,
-}
-
-impl Lease {
-    fn finish(mut self, got: core::Result<Option<core::Chunk>>) -> BResult<Option<core::Chunk>> {
-        let pump = self.pump.take().expect("leased pump");
-        let mut st = self.shared.lock();
-        if st.finished {
-            return Ok(None); // closed meanwhile
-        }
-        let r = st.apply(&pump, got);
-        if !st.finished {
-            st.pump = Some(pump);
-        }
-        r
-    }
-
-    async fn next(mut self) -> BResult<Option<core::Chunk>> {
-        let got = self.pump.as_mut().expect("leased pump").next_chunk().await;
-        self.finish(got)
-    }
-
-    /// Wait on this thread with the GIL released; every [`SIGNAL_POLL`] let Python run its
-    /// signal handlers, and if one raises (`KeyboardInterrupt`) give up the session.
-    fn wait(mut self, py: Python<'_>) -> PyResult<Option<core::Chunk>> {
+        let handle = self.handle();
         loop {
-            let pump = self.pump.as_mut().expect("leased pump");
-            if let Some(got) = py.detach(|| pump.blocking_next_timeout(SIGNAL_POLL)) {
-                return self.finish(got).map_err(|f| f.into_pyerr(py));
+            if let Some(got) = py.detach(|| handle.blocking_next(SIGNAL_POLL)) {
+                return self.settle(got).map_err(|f| f.into_pyerr(py));
             }
-            py.check_signals()?; // on error `self` drops: the session is cancelled
+            py.check_signals()?;
+        }
+    }
+
+    fn position(&self) -> (String, Option<String>) {
+        match self.handle.get() {
+            Some(h) => {
+                let p = h.position();
+                (p.offset.to_string(), p.cursor)
+            }
+            None => match &*self.unstarted.lock().unwrap_or_else(|p| p.into_inner()) {
+                Some(s) => (s.offset().to_string(), s.cursor().map(str::to_string)),
+                None => (String::new(), None),
+            },
+        }
+    }
+
+    fn sent(&self) -> (HashMap<String, String>, HashMap<String, String>) {
+        self.handle.get().map(|h| sent_maps(&h.sent_values())).unwrap_or_default()
+    }
+
+    /// End the session; a pending `next` ends as if the stream had.
+    fn close(&self) {
+        self.ended.store(true, Ordering::Release);
+        if let Some(h) = self.handle.get() {
+            h.cancel();
         }
     }
 }
 
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if self.pump.take().is_some() {
-            self.shared.lock().cancelled = true;
-        }
-    }
-}
-
-/// Whether a chunk carries JSON messages (empty chunks are skipped); an error for a
-/// chunk of a stream that is not JSON.
-fn has_json_items(c: &core::Chunk) -> BResult<bool> {
-    match &c.items {
-        Some(items) => Ok(!items.is_empty()),
-        None if !c.data.is_empty() => {
-            Err(Failure::State("INVALID_ARGUMENT", "json(): the stream is not an application/json stream".into()))
-        }
-        None => Ok(false),
-    }
-}
-
-/// The next chunk that carries JSON messages, starting with a wait on `lease`.
-async fn next_json_chunk(shared: Shared, lease: Lease) -> BResult<Option<core::Chunk>> {
-    let mut got = lease.next().await;
+/// The next chunk that carries JSON messages (or data that is not JSON, to fail on).
+async fn next_json_chunk(session: Shared) -> BResult<Option<core::Chunk>> {
     loop {
-        match got? {
-            None => return Ok(None),
-            Some(c) if has_json_items(&c)? => return Ok(Some(c)),
-            Some(_) => {}
+        match session.clone().next().await? {
+            Some(c) if c.data.is_empty() || c.items.as_ref().is_some_and(|i| i.is_empty()) => {}
+            other => return Ok(other),
         }
-        got = match shared.take() {
-            Next::Got(r) => r,
-            Next::Wait(lease) => lease.next().await,
-        };
     }
 }
 
@@ -369,34 +266,34 @@ macro_rules! session_class {
         impl $name {
             $($extra)*
 
-            /// Offset to resume from: after the last complete response delivered.
+            /// Offset to resume from: after the last complete response taken.
             #[getter]
             fn offset(&self) -> String {
-                self.shared.lock().offset.clone()
+                self.shared.position().0
             }
 
-            /// The latest cursor seen.
+            /// The latest cursor taken.
             #[getter]
             fn cursor(&self) -> Option<String> {
-                self.shared.lock().cursor.clone()
+                self.shared.position().1
             }
 
             /// `True` once the session has ended (stream closed, caught up without `live`, or closed).
             #[getter]
             fn done(&self) -> bool {
-                self.shared.lock().finished
+                self.shared.ended.load(Ordering::Acquire)
             }
 
-            /// Dynamic header values sent on the most recent request.
+            /// Dynamic header values sent on the request behind the last chunk taken.
             #[getter]
-            fn sent_headers(&self) -> std::collections::HashMap<String, String> {
-                sent_maps(&self.shared.lock().sent).0
+            fn sent_headers(&self) -> HashMap<String, String> {
+                self.shared.sent().0
             }
 
-            /// Dynamic query parameter values sent on the most recent request.
+            /// Dynamic query parameter values sent on the request behind the last chunk taken.
             #[getter]
-            fn sent_params(&self) -> std::collections::HashMap<String, String> {
-                sent_maps(&self.shared.lock().sent).1
+            fn sent_params(&self) -> HashMap<String, String> {
+                self.shared.sent().1
             }
         }
     };
@@ -410,7 +307,7 @@ pub struct ReadSession {
 
 impl ReadSession {
     pub fn new(session: core::ReadSession) -> Self {
-        ReadSession { shared: Shared::new(session) }
+        ReadSession { shared: shared(session) }
     }
 }
 
@@ -425,7 +322,7 @@ session_class!(ReadSession, {
 
     /// Iterate the decoded JSON messages instead of chunks (JSON streams only).
     fn json(&self) -> JsonIterator {
-        JsonIterator { shared: self.shared.clone(), buffer: Mutex::new(VecDeque::new()) }
+        JsonIterator { shared: self.shared.clone(), buffer: Arc::default() }
     }
 
     /// End the session (drops its connection).
@@ -452,8 +349,12 @@ pub struct AsyncReadSession {
 
 impl AsyncReadSession {
     pub fn new(session: core::ReadSession) -> Self {
-        AsyncReadSession { shared: Shared::new(session) }
+        AsyncReadSession { shared: shared(session) }
     }
+}
+
+fn stop_async() -> Failure {
+    Failure::Py(PyStopAsyncIteration::new_err(()))
 }
 
 session_class!(AsyncReadSession, {
@@ -462,17 +363,13 @@ session_class!(AsyncReadSession, {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ready = match self.shared.take() {
-            Next::Got(Ok(Some(c))) => Ready::new(Some(Bound::new(py, Chunk::new(c))?.into_any().unbind())),
-            Next::Got(Ok(None)) => Ready::failed(PyStopAsyncIteration::new_err(())),
-            Next::Got(Err(f)) => Ready::failed(f.into_pyerr(py)),
-            Next::Wait(lease) => {
-                return awaitable(py, async move {
-                    match lease.next().await? {
-                        Some(c) => Ok(Chunk::new(c)),
-                        None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
-                    }
-                });
+        let ready = match self.shared.try_next() {
+            Some(Ok(Some(c))) => Ready::new(Some(Bound::new(py, Chunk::new(c))?.into_any().unbind())),
+            Some(Ok(None)) => Ready::failed(PyStopAsyncIteration::new_err(())),
+            Some(Err(f)) => Ready::failed(f.into_pyerr(py)),
+            None => {
+                let session = self.shared.clone();
+                return awaitable(py, async move { session.next().await?.map(Chunk::new).ok_or_else(stop_async) });
             }
         };
         Bound::new(py, ready).map(Bound::into_any)
@@ -480,7 +377,7 @@ session_class!(AsyncReadSession, {
 
     /// Iterate the decoded JSON messages instead of chunks (JSON streams only).
     fn json(&self) -> AsyncJsonIterator {
-        AsyncJsonIterator { shared: self.shared.clone(), buffer: Arc::new(Mutex::new(VecDeque::new())) }
+        AsyncJsonIterator { shared: self.shared.clone(), buffer: Arc::default() }
     }
 
     /// End the session (drops its connection).
@@ -499,11 +396,25 @@ session_class!(AsyncReadSession, {
     }
 });
 
+type Buffer = Arc<Mutex<VecDeque<Py<PyAny>>>>;
+
+/// The first message of a JSON chunk; the others go to `buffer`.
+fn first_item(py: Python<'_>, chunk: &core::Chunk, buffer: &Buffer) -> PyResult<Option<Py<PyAny>>> {
+    let mut items = decode_items(py, chunk)?.iter().map(Bound::unbind);
+    let first = items.next();
+    buffer.lock().unwrap_or_else(|p| p.into_inner()).extend(items);
+    Ok(first)
+}
+
+fn pop(buffer: &Buffer) -> Option<Py<PyAny>> {
+    buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+}
+
 /// Decoded JSON messages of a read session (blocking).
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct JsonIterator {
     shared: Shared,
-    buffer: Mutex<VecDeque<Py<PyAny>>>,
+    buffer: Buffer,
 }
 
 #[pymethods]
@@ -513,26 +424,21 @@ impl JsonIterator {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(v) = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
-            return Ok(Some(v));
-        }
-        let chunk = loop {
-            match self.shared.next_blocking(py)? {
-                None => return Ok(None),
-                Some(c) if has_json_items(&c).map_err(|f| f.into_pyerr(py))? => break c,
-                Some(_) => {}
+        loop {
+            if let Some(v) = pop(&self.buffer) {
+                return Ok(Some(v));
             }
-        };
-        let mut items = decode_items(py, &chunk)?.into_iter().map(Bound::unbind);
-        let first = items.next();
-        self.buffer.lock().unwrap_or_else(|p| p.into_inner()).extend(items);
-        Ok(first)
+            let Some(chunk) = self.shared.next_blocking(py)? else { return Ok(None) };
+            if let Some(first) = first_item(py, &chunk, &self.buffer)? {
+                return Ok(Some(first));
+            }
+        }
     }
 
     /// Offset to resume from (of the underlying session).
     #[getter]
     fn offset(&self) -> String {
-        self.shared.lock().offset.clone()
+        self.shared.position().0
     }
 }
 
@@ -540,14 +446,13 @@ impl JsonIterator {
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct AsyncJsonIterator {
     shared: Shared,
-    buffer: Arc<Mutex<VecDeque<Py<PyAny>>>>,
+    buffer: Buffer,
 }
 
-/// A JSON chunk that becomes its first message when handed to Python; the other
-/// messages go to the iterator's buffer.
+/// A JSON chunk that becomes its first message when handed to Python.
 struct FirstItem {
     chunk: core::Chunk,
-    buffer: Arc<Mutex<VecDeque<Py<PyAny>>>>,
+    buffer: Buffer,
 }
 
 impl<'py> IntoPyObject<'py> for FirstItem {
@@ -556,10 +461,8 @@ impl<'py> IntoPyObject<'py> for FirstItem {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let mut items = decode_items(py, &self.chunk)?.into_iter();
-        let first = items.next().unwrap_or_else(|| py.None().into_bound(py));
-        self.buffer.lock().unwrap_or_else(|p| p.into_inner()).extend(items.map(Bound::unbind));
-        Ok(first)
+        let first = first_item(py, &self.chunk, &self.buffer)?;
+        Ok(first.map(|f| f.into_bound(py)).unwrap_or_else(|| py.None().into_bound(py)))
     }
 }
 
@@ -570,29 +473,23 @@ impl AsyncJsonIterator {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(v) = self.buffer.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
-            return Bound::new(py, Ready::new(Some(v))).map(Bound::into_any);
-        }
         let ready = loop {
-            match self.shared.take() {
-                Next::Got(Ok(Some(c))) => match has_json_items(&c) {
-                    Ok(true) => {
-                        let first = FirstItem { chunk: c, buffer: self.buffer.clone() }.into_pyobject(py)?;
-                        break Ready::new(Some(first.unbind()));
-                    }
-                    Ok(false) => continue,
-                    Err(f) => break Ready::failed(f.into_pyerr(py)),
+            if let Some(v) = pop(&self.buffer) {
+                break Ready::new(Some(v));
+            }
+            match self.shared.try_next() {
+                Some(Ok(Some(c))) => match first_item(py, &c, &self.buffer) {
+                    Ok(Some(first)) => break Ready::new(Some(first)),
+                    Ok(None) => continue,
+                    Err(e) => break Ready::failed(e),
                 },
-                Next::Got(Ok(None)) => break Ready::failed(PyStopAsyncIteration::new_err(())),
-                Next::Got(Err(f)) => break Ready::failed(f.into_pyerr(py)),
-                Next::Wait(lease) => {
-                    let shared = self.shared.clone();
-                    let buffer = self.buffer.clone();
+                Some(Ok(None)) => break Ready::failed(PyStopAsyncIteration::new_err(())),
+                Some(Err(f)) => break Ready::failed(f.into_pyerr(py)),
+                None => {
+                    let (session, buffer) = (self.shared.clone(), self.buffer.clone());
                     return awaitable(py, async move {
-                        match next_json_chunk(shared, lease).await? {
-                            Some(chunk) => Ok(FirstItem { chunk, buffer }),
-                            None => Err(Failure::Py(PyStopAsyncIteration::new_err(()))),
-                        }
+                        let chunk = next_json_chunk(session).await?.ok_or_else(stop_async)?;
+                        Ok(FirstItem { chunk, buffer })
                     });
                 }
             }
@@ -603,6 +500,6 @@ impl AsyncJsonIterator {
     /// Offset to resume from (of the underlying session).
     #[getter]
     fn offset(&self) -> String {
-        self.shared.lock().offset.clone()
+        self.shared.position().0
     }
 }

@@ -5,7 +5,6 @@
 //! runtime; this module owns no runtime of its own. pyo3-async-runtimes is used
 //! through its generic interface with [`CoreRt`], whose `spawn` is the core's.
 
-use std::any::Any;
 use std::cell::OnceCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -19,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 use pyo3_async_runtimes::generic::{ContextExt, Runtime};
 
-use crate::errors::Failure;
+use crate::errors::{Failure, core_error, panic_error};
 
 /// How often a blocking call wakes up to let Python run signal handlers (Ctrl-C).
 pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
@@ -73,16 +72,6 @@ pub fn task_locals() -> Option<TaskLocals> {
 
 pub type BResult<T> = Result<T, Failure>;
 
-pub fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
-
 /// Run `fut` on the core runtime and wait for it with the GIL released. Every
 /// [`SIGNAL_POLL`] the wait lets Python run its signal handlers; if one raises
 /// (`KeyboardInterrupt`), the Rust future is dropped and the exception propagates.
@@ -102,7 +91,7 @@ where
         rx = back;
         match got {
             Ok(Ok(result)) => return result.map_err(|f| f.into_pyerr(py)),
-            Ok(Err(panic)) => return Err(Failure::Panic(panic_message(&*panic)).into_pyerr(py)),
+            Ok(Err(panic)) => return Err(Failure::Core(panic_error(&*panic)).into_pyerr(py)),
             Err(RecvTimeoutError::Timeout) => {
                 if let Err(interrupt) = py.check_signals() {
                     task.abort();
@@ -110,7 +99,7 @@ where
                 }
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(Failure::Panic("the I/O task stopped without an answer".into()).into_pyerr(py));
+                return Err(Failure::Core(durable_streams_sdk::Error::internal("the I/O task stopped without an answer")).into_pyerr(py));
             }
         }
     }
@@ -128,8 +117,8 @@ where
             Ok(Ok(v)) => Ok(v),
             Ok(Err(f)) => Err(Python::attach(|py| f.into_pyerr(py))),
             Err(panic) => {
-                let msg = panic_message(&*panic);
-                Err(Python::attach(|py| Failure::Panic(msg).into_pyerr(py)))
+                let err = panic_error(&*panic);
+                Err(Python::attach(|py| core_error(py, &err)))
             }
         }
     })
@@ -139,7 +128,7 @@ where
 pub fn guard<T>(py: Python<'_>, f: impl FnOnce() -> BResult<T>) -> PyResult<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| e.into_pyerr(py)),
-        Err(panic) => Err(Failure::Panic(panic_message(&*panic)).into_pyerr(py)),
+        Err(panic) => Err(Failure::Core(panic_error(&*panic)).into_pyerr(py)),
     }
 }
 

@@ -5,66 +5,20 @@ use std::future::Future;
 
 use bytes::Bytes;
 use durable_streams_sdk::{
-    self as core, AppendOptions, CloseOptions, CreateOptions, ForkOptions, LiveMode, Offset, ProducerHeaders,
-    ReadOptions, SentValues,
+    self as core, AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, ReadOptions,
 };
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 use serde_json::value::RawValue;
 
-use crate::client::header_list;
+use crate::convert::{
+    AppendResult, BytesOut, CloseResult, CreateResult, NoneOut, StreamMetadata, append_result, data_bytes,
+    header_list, json_text, parse_live, parse_offset, pyrepr,
+};
 use crate::errors::invalid_argument;
 use crate::producer::{AsyncProducer, Producer, ProducerConfig};
-use crate::pyjson;
 use crate::read::{AsyncReadSession, ReadSession};
 use crate::rt::{BResult, awaitable, block, guard};
-
-/// `bytes`, `bytearray`, `memoryview` or `str` (UTF-8) as bytes.
-pub fn data_bytes(v: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    if let Ok(b) = v.cast::<PyBytes>() {
-        return Ok(Bytes::copy_from_slice(b.as_bytes()));
-    }
-    if let Ok(s) = v.extract::<&str>() {
-        return Ok(Bytes::copy_from_slice(s.as_bytes()));
-    }
-    if let Ok(b) = v.cast::<PyByteArray>() {
-        return Ok(Bytes::from(b.to_vec()));
-    }
-    if v.cast::<PyMemoryView>().is_ok() {
-        let b = v.py().get_type::<PyBytes>().call1((v,))?;
-        return Ok(Bytes::copy_from_slice(b.cast::<PyBytes>()?.as_bytes()));
-    }
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "data must be bytes, bytearray, memoryview or str, not {}",
-        v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-    )))
-}
-
-pub fn parse_offset(py: Python<'_>, offset: Option<&str>) -> PyResult<Offset> {
-    match offset {
-        None => Ok(Offset::beginning()),
-        Some(o) => guard(py, || Ok(Offset::parse(o)?)),
-    }
-}
-
-/// `live`: `False`/`"off"`, `True`/`"auto"`, `"long-poll"` or `"sse"`.
-pub fn parse_live(py: Python<'_>, live: &Bound<'_, PyAny>) -> PyResult<LiveMode> {
-    if let Ok(b) = live.extract::<bool>() {
-        return Ok(if b { LiveMode::Auto } else { LiveMode::Off });
-    }
-    match live.extract::<String>().ok().as_deref() {
-        Some("off") => Ok(LiveMode::Off),
-        Some("auto") => Ok(LiveMode::Auto),
-        Some("long-poll") => Ok(LiveMode::LongPoll),
-        Some("sse") => Ok(LiveMode::Sse),
-        _ => Err(invalid_argument(
-            py,
-            "live",
-            format!("invalid live: {} (expected False, True, 'off', 'auto', 'long-poll' or 'sse')", live.repr()?),
-        )),
-    }
-}
 
 fn seq_token(seq: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     Ok(match seq {
@@ -74,138 +28,8 @@ fn seq_token(seq: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     })
 }
 
-/// Result of `create`.
-#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
-pub struct CreateResult {
-    /// `True` for a new stream, `False` when an identical stream already existed.
-    pub created: bool,
-    pub status: u16,
-    pub next_offset: Option<String>,
-    pub content_type: Option<String>,
-    pub closed: bool,
-}
-
-#[pymethods]
-impl CreateResult {
-    fn __repr__(&self) -> String {
-        format!(
-            "CreateResult(created={}, status={}, next_offset={}, content_type={}, closed={})",
-            py_bool(self.created),
-            self.status,
-            pyrepr_opt(&self.next_offset),
-            pyrepr_opt(&self.content_type),
-            py_bool(self.closed)
-        )
-    }
-}
-
-/// Result of `append`.
-#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
-pub struct AppendResult {
-    pub status: u16,
-    pub next_offset: Option<String>,
-    pub stream_closed: bool,
-    pub duplicate: bool,
-    pub producer_epoch: Option<u64>,
-    pub producer_seq: Option<u64>,
-    /// Dynamic header values sent on the final attempt.
-    pub sent_headers: HashMap<String, String>,
-    /// Dynamic query parameter values sent on the final attempt.
-    pub sent_params: HashMap<String, String>,
-}
-
-#[pymethods]
-impl AppendResult {
-    fn __repr__(&self) -> String {
-        format!(
-            "AppendResult(status={}, next_offset={}, stream_closed={}, duplicate={})",
-            self.status,
-            pyrepr_opt(&self.next_offset),
-            py_bool(self.stream_closed),
-            py_bool(self.duplicate)
-        )
-    }
-}
-
-/// Result of `close`.
-#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
-pub struct CloseResult {
-    pub final_offset: String,
-}
-
-#[pymethods]
-impl CloseResult {
-    fn __repr__(&self) -> String {
-        format!("CloseResult(final_offset={})", pyrepr(&self.final_offset))
-    }
-}
-
-/// Result of `head`.
-#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
-pub struct StreamMetadata {
-    pub content_type: Option<String>,
-    pub next_offset: String,
-    pub closed: bool,
-    pub ttl_seconds: Option<u64>,
-    pub expires_at: Option<String>,
-    pub etag: Option<String>,
-}
-
-#[pymethods]
-impl StreamMetadata {
-    fn __repr__(&self) -> String {
-        format!(
-            "StreamMetadata(content_type={}, next_offset={}, closed={}, ttl_seconds={}, expires_at={})",
-            pyrepr_opt(&self.content_type),
-            pyrepr(&self.next_offset),
-            py_bool(self.closed),
-            pynum_opt(&self.ttl_seconds),
-            pyrepr_opt(&self.expires_at)
-        )
-    }
-}
-
-/// Python-style `repr` of a string.
-pub fn pyrepr(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// Python-style `repr` of an optional value.
-pub fn pyrepr_opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    match v {
-        Some(v) => pyrepr(&v.to_string()),
-        None => "None".to_string(),
-    }
-}
-
-/// Python-style `repr` of an optional number.
-pub fn pynum_opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    match v {
-        Some(v) => v.to_string(),
-        None => "None".to_string(),
-    }
-}
-
-pub fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
-}
-
-pub fn sent_maps(sent: &SentValues) -> (HashMap<String, String>, HashMap<String, String>) {
-    (sent.headers.iter().cloned().collect(), sent.params.iter().cloned().collect())
-}
-
-fn append_result(r: core::AppendResult) -> AppendResult {
-    let (sent_headers, sent_params) = sent_maps(&r.sent);
-    AppendResult {
-        status: r.status,
-        next_offset: r.next_offset.map(|o| o.to_string()),
-        stream_closed: r.stream_closed,
-        duplicate: r.duplicate,
-        producer_epoch: r.producer_epoch,
-        producer_seq: r.producer_seq,
-        sent_headers,
-        sent_params,
-    }
+fn raw_json(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Box<RawValue>> {
+    RawValue::from_string(json_text(py, value)?).map_err(|e| invalid_argument(py, "value", e))
 }
 
 /// The operations shared by both flavours: each builds a `'static` future.
@@ -287,9 +111,7 @@ impl Ops {
         value: &Bound<'_, PyAny>,
         opts: AppendOptions,
     ) -> PyResult<impl Future<Output = BResult<AppendResult>> + Send + 'static> {
-        let text = pyjson::dumps(py, value)?;
-        let raw =
-            RawValue::from_string(text).map_err(|e| invalid_argument(py, "data", format!("invalid data: {e}")))?;
+        let raw = raw_json(py, value)?;
         let s = s.clone();
         Ok(async move { Ok(append_result(s.append_json(&raw, opts).await?)) })
     }
@@ -302,10 +124,7 @@ impl Ops {
     ) -> PyResult<impl Future<Output = BResult<AppendResult>> + Send + 'static> {
         let mut raws = Vec::new();
         for v in values.try_iter()? {
-            let text = pyjson::dumps(py, &v?)?;
-            raws.push(
-                RawValue::from_string(text).map_err(|e| invalid_argument(py, "data", format!("invalid data: {e}")))?,
-            );
+            raws.push(raw_json(py, &v?)?);
         }
         let s = s.clone();
         Ok(async move { Ok(append_result(s.append_json_batch(&raws, opts).await?)) })
@@ -366,7 +185,7 @@ impl Ops {
     ) -> PyResult<ReadOptions> {
         let d = ReadOptions::default();
         if max_chunk_bytes == Some(0) {
-            return Err(invalid_argument(py, "maxChunkBytes", "invalid maxChunkBytes: must be > 0"));
+            return Err(invalid_argument(py, "maxChunkBytes", "must be > 0"));
         }
         Ok(ReadOptions {
             offset: parse_offset(py, offset)?,
@@ -375,32 +194,6 @@ impl Ops {
             headers: header_list(headers),
             max_chunk_bytes: max_chunk_bytes.unwrap_or(d.max_chunk_bytes),
         })
-    }
-}
-
-/// `bytes` produced on the runtime, converted when the GIL is held.
-pub struct BytesOut(pub Bytes);
-
-impl<'py> IntoPyObject<'py> for BytesOut {
-    type Target = PyBytes;
-    type Output = Bound<'py, PyBytes>;
-    type Error = std::convert::Infallible;
-
-    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
-        Ok(PyBytes::new(py, &self.0))
-    }
-}
-
-/// Unit result that becomes `None`.
-pub struct NoneOut;
-
-impl<'py> IntoPyObject<'py> for NoneOut {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = std::convert::Infallible;
-
-    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
-        Ok(py.None().into_bound(py))
     }
 }
 
@@ -598,7 +391,7 @@ macro_rules! stream_class {
                     headers,
                     on_error,
                 )?;
-                Ok($producer::new(cfg))
+                $producer::new(py, cfg)
             }
 
             fn __repr__(&self) -> String {

@@ -73,7 +73,7 @@ def test_async_callable_runs_on_the_callers_loop(server_url: str, path: str) -> 
     asyncio.run(main())
 
 
-def test_a_failing_callable_fails_the_request_with_its_exception(server_url: str, path: str) -> None:
+def test_a_failing_callable_fails_the_request_with_a_typed_error(server_url: str, path: str) -> None:
     ok = ds.Client(server_url).stream(path)
     ok.create(content_type="text/plain")
 
@@ -84,12 +84,16 @@ def test_a_failing_callable_fails_the_request_with_its_exception(server_url: str
         raise TokenExpired("cannot refresh")
 
     s = ds.Client(server_url, dynamic_headers={"authorization": broken}).stream(path)
-    with pytest.raises(TokenExpired, match="cannot refresh"):
+    with pytest.raises(ds.CallbackFailedError, match="cannot refresh") as e:
         s.append("never sent")
+    assert isinstance(e.value.__cause__, TokenExpired) and e.value.code == "CALLBACK_FAILED"
     bad_type = ds.Client(server_url, dynamic_headers={"x": lambda: 42}).stream(path)  # type: ignore[dict-item]
-    with pytest.raises(TypeError):
+    with pytest.raises(ds.CallbackFailedError) as e2:
         bad_type.append("never sent")
-    assert ok.read_all() == b""
+    assert isinstance(e2.value.__cause__, TypeError)
+    # The process and the client survive: the same stream works without the callable.
+    ok.append("sent")
+    assert ok.read_all() == b"sent"
 
 
 def test_non_callables_are_rejected(server_url: str) -> None:

@@ -145,7 +145,7 @@ def test_background_start_pause_resume_wait(client: ds.Client, path: str) -> Non
     s.append("1")
     time.sleep(0.5)
     c.pause()
-    with pytest.raises(ds.DurableStreamTimeoutError):
+    with pytest.raises(ds.TimeoutError):
         c.wait(timeout=0.2)
     c.resume()
     s.close()

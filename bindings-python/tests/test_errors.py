@@ -4,40 +4,61 @@ server failures onto them."""
 from __future__ import annotations
 
 import asyncio
+import builtins
+import json
 import pickle
 import socket
+import typing
+from typing import Any
 
 import pytest
 
 import durable_streams_sdk as ds
-from durable_streams_sdk import errors
-
-ALL = [getattr(errors, n) for n in errors.__all__]
+from durable_streams_sdk import _native, errors
 
 
-def test_every_error_is_a_durable_stream_error_with_a_distinct_code() -> None:
-    codes = set()
-    for cls in ALL:
+def table() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(_native.error_table_json())
+    return rows
+
+
+def test_the_classes_are_the_core_error_table() -> None:
+    """One class per row of the core's table, named stem + "Error", with the row's code,
+    parent and details; nothing else. Renaming a class by hand fails here."""
+    rows = table()
+    assert [r["name"] + "Error" for r in rows] == errors.__all__
+    for row in rows:
+        cls = getattr(errors, row["name"] + "Error")
         assert getattr(ds, cls.__name__) is cls
-        if cls is ds.DurableStreamError:
-            continue
-        assert issubclass(cls, ds.DurableStreamError) and issubclass(cls, Exception)
-        codes.add(cls.default_code)
-    assert len(codes) == len(ALL) - 1
-    assert issubclass(ds.InvalidArgumentError, ValueError)
-    assert issubclass(ds.DurableStreamTimeoutError, TimeoutError)
-    assert issubclass(ds.NetworkError, ConnectionError)
+        assert cls.code == row["code"], cls
+        sdk_bases = [b for b in cls.__bases__ if issubclass(b, ds.DurableStreamError)]
+        if row["parent"] is None:
+            assert cls is ds.DurableStreamError
+        else:
+            assert [b.__name__ for b in sdk_bases] == [row["parent"] + "Error"], cls
+        assert cls.details == tuple(row["details"]), cls
+        assert set(row["details"]) <= set(typing.get_type_hints(cls)), cls
+    python_bases = {ds.InvalidArgumentError: ValueError, ds.TimeoutError: builtins.TimeoutError}
+    python_bases[ds.NetworkError] = ConnectionError
+    for cls, base in python_bases.items():
+        assert issubclass(cls, base)
+
+
+def test_a_renamed_class_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(errors, "__all__", [n.replace("StreamGone", "Gone") for n in errors.__all__])
+    assert [r["name"] + "Error" for r in table()] != errors.__all__
 
 
 def test_attributes_and_pickling() -> None:
-    e = ds.StreamClosedError("closed", final_offset="0_5", status=409, code="STREAM_CLOSED")
-    assert (e.code, e.status, e.final_offset, e.transient, str(e)) == ("STREAM_CLOSED", 409, "0_5", False, "closed")
+    e = ds.StreamClosedError("closed", next_offset="0_5", status=409, code="STREAM_CLOSED")
+    assert (e.code, e.status, e.next_offset, e.transient, str(e)) == ("STREAM_CLOSED", 409, "0_5", False, "closed")
     e2 = pickle.loads(pickle.dumps(e))
-    assert type(e2) is ds.StreamClosedError and e2.final_offset == "0_5" and e2.status == 409
-    gap = ds.SequenceGapError("gap", expected=3, received=5)
-    assert (gap.expected, gap.received, gap.code) == (3, 5, "SEQUENCE_GAP")
-    assert ds.GoneError("g", earliest_offset="0_1").earliest_offset == "0_1"
-    assert ds.RateLimitedError("r", retry_after=1.5).retry_after == 1.5
+    assert type(e2) is ds.StreamClosedError and e2.next_offset == "0_5" and e2.status == 409
+    gap = ds.SequenceGapError("gap", expected_seq=3, received_seq=5)
+    assert (gap.expected_seq, gap.received_seq, gap.code) == (3, 5, "SEQUENCE_GAP")
+    assert isinstance(gap, ds.ConflictError)
+    assert ds.StreamGoneError("g", earliest_offset="0_1").earliest_offset == "0_1"
+    assert ds.RateLimitedError("r", retry_after_ms=1500).retry_after_ms == 1500
     assert ds.StaleEpochError("s", current_epoch=7).current_epoch == 7
 
 
@@ -63,7 +84,7 @@ def test_server_failures_map_to_classes(client: ds.Client, path: str, faults) ->
     final = s.close().final_offset
     with pytest.raises(ds.StreamClosedError) as closed:
         s.append("late")
-    assert closed.value.final_offset == final
+    assert closed.value.next_offset == final
 
     t = client.stream(path + "-faults")
     t.create(content_type="text/plain")
@@ -76,13 +97,14 @@ def test_server_failures_map_to_classes(client: ds.Client, path: str, faults) ->
     faults.inject(path + "-faults", status=429, count=1, retryAfter=2, method="HEAD")
     with pytest.raises(ds.RateLimitedError) as limited:
         no_retry.head()
-    assert limited.value.status == 429 and limited.value.retry_after == 2.0
+    assert limited.value.status == 429 and limited.value.retry_after_ms == 2000
 
     slow = ds.Client(client.base_url, request_timeout=0.2, retry=ds.RetryOptions.none()).stream(path + "-faults")
     faults.inject(path + "-faults", delayMs=2000, method="HEAD")
-    with pytest.raises(ds.DurableStreamTimeoutError) as timeout:
+    with pytest.raises(ds.TimeoutError) as timeout:
         slow.head()
-    assert isinstance(timeout.value, TimeoutError) and timeout.value.transient
+    assert isinstance(timeout.value, builtins.TimeoutError) and timeout.value.transient
+    assert timeout.value.cause == "timeout"
 
 
 def test_network_error(path: str) -> None:
@@ -94,6 +116,7 @@ def test_network_error(path: str) -> None:
     with pytest.raises(ds.NetworkError) as e:
         s.head()
     assert isinstance(e.value, ConnectionError) and e.value.status is None and e.value.code == "NETWORK_ERROR"
+    assert e.value.cause == "connection_refused" and "refused" in str(e.value), str(e.value)
 
 
 def test_async_errors_are_the_same_classes(server_url: str, path: str) -> None:

@@ -34,18 +34,12 @@ def test_cancelling_a_task_cancels_the_rust_future(server_url: str, path: str) -
         with pytest.raises(asyncio.CancelledError):
             await task
         assert time.monotonic() - start < 0.5
-        # The Rust read was dropped with its future: the session knows it was cut short.
-        for _ in range(50):
-            try:
-                await session.__anext__()
-            except ds.OperationCancelledError:
-                break
-            except ds.DurableStreamError:
-                await asyncio.sleep(0.01)
-        else:
-            pytest.fail("the session was not cancelled")
-        # The client is unaffected.
+        # The cancelled wait took nothing: the same session goes on and gets what follows.
         await s.append("still works")
+        got = b""
+        while not got:
+            got = bytes((await asyncio.wait_for(session.__anext__(), 5)).data)
+        assert got == b"still works"
         assert await s.read_all() == b"still works"
 
     asyncio.run(main())
@@ -77,8 +71,8 @@ def test_ctrl_c_interrupts_a_blocking_read(client: ds.Client, path: str) -> None
     elapsed = time.monotonic() - start
     timer.join()
     assert elapsed < 0.3 + 0.5, elapsed
-    with pytest.raises(ds.OperationCancelledError):
-        next(session)
-    # The blocking client keeps working after the interrupt.
+    # The interrupted wait took nothing: the session goes on with what follows.
     s.append("after")
+    assert bytes(next(session).data) == b"after"
     assert s.read_all() == b"after"
+    session.close()

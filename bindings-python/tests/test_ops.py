@@ -61,7 +61,7 @@ def test_create_options(client: ds.Client, path: str) -> None:
     assert res.closed
     with pytest.raises(ds.StreamClosedError) as e:
         closed.append("more")
-    assert e.value.status == 409 and e.value.final_offset == res.next_offset
+    assert e.value.status == 409 and e.value.next_offset == res.next_offset
 
 
 def test_fork(client: ds.Client, path: str) -> None:
@@ -89,7 +89,7 @@ def test_seq_and_headers(client: ds.Client, path: str) -> None:
 def test_invalid_arguments_fail_before_io(client: ds.Client) -> None:
     with pytest.raises(ds.InvalidArgumentError) as e:
         ds.Client("ftp://nope")
-    assert isinstance(e.value, ValueError) and e.value.field == "baseUrl"
+    assert isinstance(e.value, ValueError) and e.value.field == "base_url"
     with pytest.raises(ds.InvalidArgumentError):
         client.stream("/a?b")
     with pytest.raises(ds.InvalidArgumentError) as e2:
@@ -99,7 +99,7 @@ def test_invalid_arguments_fail_before_io(client: ds.Client) -> None:
         client.stream("/x").read(live="sometimes")
     with pytest.raises(ds.InvalidArgumentError) as e3:
         ds.RetryOptions(max_retries=-1)
-    assert e3.value.field == "maxRetries"
+    assert e3.value.field == "max_retries"
     with pytest.raises(ds.InvalidArgumentError):
         ds.Client("http://127.0.0.1:1", request_timeout=-1)
     with pytest.raises(TypeError):

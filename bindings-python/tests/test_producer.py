@@ -116,7 +116,7 @@ def test_producer_option_validation(client: ds.Client) -> None:
     s = client.stream("/validate")
     with pytest.raises(ds.InvalidArgumentError) as e:
         s.producer("x", max_batch_items=0)
-    assert e.value.field == "maxBatchItems"
+    assert e.value.field == "max_batch_items"
     with pytest.raises(ds.InvalidArgumentError):
         s.producer("")
     with pytest.raises(ds.InvalidArgumentError):

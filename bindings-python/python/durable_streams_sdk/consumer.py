@@ -89,7 +89,7 @@ class Consumer:
 
     def wait(self, timeout: float | None = None) -> ConsumerResult:
         """Block until the consumer ends; raises what it ended with, or
-        ``DurableStreamTimeoutError`` when ``timeout`` (seconds) passes first."""
+        ``TimeoutError`` when ``timeout`` (seconds) passes first."""
         return self._runner.wait(timeout)
 
     def stop(self) -> ConsumerResult:

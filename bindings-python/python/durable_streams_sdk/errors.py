@@ -1,27 +1,30 @@
 """Exceptions raised by durable_streams_sdk.
 
-Every failure is a :class:`DurableStreamError` carrying a stable, machine-readable
-``code`` (the same in every language binding), the HTTP ``status`` when there was one,
-and ``transient`` (whether repeating the operation later may succeed). Subclasses let
-``except`` target one kind of failure and carry the data needed to react to it.
+The classes mirror the core's one error table (``_native.error_table_json()``): the
+same names, codes and hierarchy in every language binding; ``tests/test_errors.py``
+fails when this module and the table disagree. Every failure is a
+:class:`DurableStreamError` with a stable ``code``, the HTTP ``status`` when there was
+one, and ``transient`` (whether repeating the operation later may succeed). Details
+carry the table's names and units (durations in milliseconds: ``retry_after_ms``).
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 __all__ = [
     "DurableStreamError",
     "StreamNotFoundError",
     "StreamClosedError",
-    "GoneError",
+    "StreamGoneError",
     "StaleEpochError",
+    "ConflictError",
     "SequenceGapError",
     "SequenceConflictError",
     "ContentTypeMismatchError",
-    "ConflictError",
-    "InvalidOffsetError",
     "BadRequestError",
+    "InvalidOffsetError",
     "PayloadTooLargeError",
     "RateLimitedError",
     "UnauthorizedError",
@@ -29,13 +32,14 @@ __all__ = [
     "NotSupportedError",
     "UnexpectedStatusError",
     "NetworkError",
-    "DurableStreamTimeoutError",
-    "ParseError",
+    "TimeoutError",
+    "MalformedResponseError",
     "InvalidArgumentError",
-    "OperationCancelledError",
+    "CancelledError",
+    "AbortedError",
     "ClosedError",
     "BufferFullError",
-    "CallbackError",
+    "CallbackFailedError",
     "InternalError",
 ]
 
@@ -48,13 +52,12 @@ def _rebuild(cls: type[DurableStreamError], message: str, state: dict[str, Any])
 
 
 class DurableStreamError(Exception):
-    """Base class of every error raised by durable_streams_sdk."""
+    """Any failure reported by the SDK."""
 
-    #: Default code of the class; instances carry the code of the actual failure.
-    default_code: str = "UNEXPECTED_STATUS"
-
-    code: str
-    """Stable, fine-grained code (``SCREAMING_SNAKE_CASE``), identical in every binding."""
+    #: The code of this class (the table's); instances carry the code of the failure.
+    code: str = ""
+    #: The detail attributes this class carries (the table's ``details``).
+    details: tuple[str, ...] = ()
     status: int | None
     """HTTP status of the response that caused the error, if there was one."""
     transient: bool
@@ -71,13 +74,16 @@ class DurableStreamError(Exception):
         status: int | None = None,
         transient: bool = False,
         conformance_code: str | None = None,
+        **details: Any,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code if code is not None else type(self).default_code
+        self.code = code if code is not None else type(self).code
         self.status = status
         self.transient = transient
         self.conformance_code = conformance_code if conformance_code is not None else self.code
+        for name in type(self).details:
+            setattr(self, name, details.get(name))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
@@ -88,227 +94,189 @@ class DurableStreamError(Exception):
 
 
 class StreamNotFoundError(DurableStreamError):
-    """404: the stream (or a fork source) does not exist."""
+    """The stream (or a fork source) does not exist (404)."""
 
-    default_code = "NOT_FOUND"
+    code = "NOT_FOUND"
 
 
 class StreamClosedError(DurableStreamError):
-    """The stream is closed; ``final_offset`` is its final offset (when the server said)."""
+    """The stream is closed; ``next_offset`` is its final offset."""
 
-    default_code = "STREAM_CLOSED"
-
-    def __init__(self, message: str, *, final_offset: str | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.final_offset = final_offset
+    code = "STREAM_CLOSED"
+    details = ("next_offset",)
+    next_offset: str | None
 
 
-class GoneError(DurableStreamError):
-    """410: the stream was deleted, or the offset is older than the retained data."""
+class StreamGoneError(DurableStreamError):
+    """The stream was deleted, or the offset is older than retained data (410)."""
 
-    default_code = "GONE"
-
-    def __init__(self, message: str, *, earliest_offset: str | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.earliest_offset = earliest_offset
+    code = "GONE"
+    details = ("earliest_offset",)
+    earliest_offset: str | None
 
 
 class StaleEpochError(DurableStreamError):
-    """403 on a producer request: another producer holds a newer epoch."""
+    """Another producer holds a newer epoch (403); ``current_epoch`` is the server's."""
 
-    default_code = "STALE_EPOCH"
-
-    def __init__(self, message: str, *, current_epoch: int = 0, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.current_epoch = current_epoch
-
-
-class SequenceGapError(DurableStreamError):
-    """409: a producer request arrived ahead of its predecessors."""
-
-    default_code = "SEQUENCE_GAP"
-
-    def __init__(self, message: str, *, expected: int = 0, received: int = 0, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.expected = expected
-        self.received = received
-
-
-class SequenceConflictError(DurableStreamError):
-    """409: a ``seq`` that is not greater than the last accepted one."""
-
-    default_code = "SEQUENCE_CONFLICT"
-
-
-class ContentTypeMismatchError(DurableStreamError):
-    """409 on append: the body's content type differs from the stream's."""
-
-    default_code = "CONTENT_TYPE_MISMATCH"
+    code = "STALE_EPOCH"
+    details = ("current_epoch",)
+    current_epoch: int | None
 
 
 class ConflictError(DurableStreamError):
-    """Any other 409, e.g. create with a configuration that differs from the existing stream."""
+    """The request conflicts with the stream's state (409)."""
 
-    default_code = "CONFLICT"
+    code = "CONFLICT"
 
 
-class InvalidOffsetError(DurableStreamError):
-    """400 on a read: the server rejected the offset."""
+class SequenceGapError(ConflictError):
+    """A producer request arrived ahead of its predecessors."""
 
-    default_code = "INVALID_OFFSET"
+    code = "SEQUENCE_GAP"
+    details = ("expected_seq", "received_seq")
+    expected_seq: int | None
+    received_seq: int | None
+
+
+class SequenceConflictError(ConflictError):
+    """A ``Stream-Seq`` not greater than the last accepted one."""
+
+    code = "SEQUENCE_CONFLICT"
+
+
+class ContentTypeMismatchError(ConflictError):
+    """The body's content type differs from the stream's."""
+
+    code = "CONTENT_TYPE_MISMATCH"
 
 
 class BadRequestError(DurableStreamError):
-    """400 elsewhere; ``server_message`` keeps the server's explanation."""
+    """The server rejected the request (400); ``server_message`` is its explanation."""
 
-    default_code = "BAD_REQUEST"
+    code = "BAD_REQUEST"
+    details = ("server_message",)
+    server_message: str | None
 
-    def __init__(self, message: str, *, server_message: str = "", **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.server_message = server_message
+
+class InvalidOffsetError(BadRequestError):
+    """The server rejected the read offset."""
+
+    code = "INVALID_OFFSET"
 
 
 class PayloadTooLargeError(DurableStreamError):
-    """413."""
+    """The body is larger than the server accepts (413)."""
 
-    default_code = "PAYLOAD_TOO_LARGE"
+    code = "PAYLOAD_TOO_LARGE"
 
 
 class RateLimitedError(DurableStreamError):
-    """429 after retries ran out; ``retry_after`` in seconds when the server said."""
+    """Still rate limited (429) after retries; ``retry_after_ms`` when the server said."""
 
-    default_code = "RATE_LIMITED"
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.retry_after = retry_after
+    code = "RATE_LIMITED"
+    details = ("retry_after_ms",)
+    retry_after_ms: int | None
 
 
 class UnauthorizedError(DurableStreamError):
-    """401."""
+    """Authentication is missing or wrong (401)."""
 
-    default_code = "UNAUTHORIZED"
+    code = "UNAUTHORIZED"
 
 
 class ForbiddenError(DurableStreamError):
-    """403 that is not a producer fence."""
+    """Not allowed (403)."""
 
-    default_code = "FORBIDDEN"
+    code = "FORBIDDEN"
 
 
 class NotSupportedError(DurableStreamError):
-    """405 / 501: the server does not support this operation on this stream."""
+    """The server does not support this operation (405/501)."""
 
-    default_code = "NOT_SUPPORTED"
+    code = "NOT_SUPPORTED"
 
 
 class UnexpectedStatusError(DurableStreamError):
-    """Any other non-success status (e.g. 5xx after retries ran out)."""
+    """Any other failure status, e.g. 5xx after retries."""
 
-    default_code = "UNEXPECTED_STATUS"
+    code = "UNEXPECTED_STATUS"
 
 
 class NetworkError(DurableStreamError, ConnectionError):
-    """The connection failed, was reset, or the body was cut off."""
+    """The connection failed, was reset, or the body was cut off (also a builtin
+    ``ConnectionError``); ``cause`` names what happened (``"connection_refused"``,
+    ``"dns"``, ``"reset"``, ``"tls"``, ...)."""
 
-    default_code = "NETWORK_ERROR"
-
-
-class DurableStreamTimeoutError(DurableStreamError, TimeoutError):
-    """A client-side deadline passed (also a builtin ``TimeoutError``)."""
-
-    default_code = "TIMEOUT"
+    code = "NETWORK_ERROR"
+    details = ("cause",)
+    cause: str | None
 
 
-class ParseError(DurableStreamError):
-    """The server sent something that does not follow the protocol."""
+class TimeoutError(DurableStreamError, builtins.TimeoutError):
+    """A deadline passed (also a builtin ``TimeoutError``)."""
 
-    default_code = "PARSE_ERROR"
+    code = "TIMEOUT"
+    details = ("cause",)
+    cause: str | None
+
+
+class MalformedResponseError(DurableStreamError):
+    """The server's answer does not follow the protocol."""
+
+    code = "PARSE_ERROR"
 
 
 class InvalidArgumentError(DurableStreamError, ValueError):
-    """A value was rejected before any I/O (also a builtin ``ValueError``); ``field``
-    names the option as spelled in every binding (camelCase)."""
+    """A value given by the caller was rejected before any I/O (also a builtin
+    ``ValueError``); ``field`` names the argument as Python spells it."""
 
-    default_code = "INVALID_ARGUMENT"
-
-    def __init__(self, message: str, *, field: str | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.field = field
+    code = "INVALID_ARGUMENT"
+    details = ("field",)
+    field: str | None
 
 
-class OperationCancelledError(DurableStreamError):
-    """The operation was cancelled (e.g. a read session whose read was interrupted)."""
+class CancelledError(DurableStreamError):
+    """The operation was cancelled (session dropped, producer closed, ...)."""
 
-    default_code = "CANCELLED"
+    code = "CANCELLED"
+
+
+class AbortedError(CancelledError):
+    """The caller aborted the operation."""
+
+    code = "ABORTED"
 
 
 class ClosedError(DurableStreamError):
     """The producer or consumer has already failed or been closed."""
 
-    default_code = "CLOSED"
+    code = "CLOSED"
 
 
 class BufferFullError(DurableStreamError):
-    """The producer's buffer limit is reached."""
+    """The producer's buffer limit is reached (non-waiting append)."""
 
-    default_code = "BUFFER_FULL"
+    code = "BUFFER_FULL"
 
 
-class CallbackError(DurableStreamError):
-    """Application code called by the SDK (a dynamic header callable, a consumer handler)
-    failed. Usually the original exception is raised instead; this class appears where
-    only its description survived (e.g. a producer batch that failed because of it)."""
+class CallbackFailedError(DurableStreamError):
+    """Application code called by the SDK failed (its exception is ``__cause__``)."""
 
-    default_code = "CALLBACK_FAILED"
+    code = "CALLBACK_FAILED"
 
 
 class InternalError(DurableStreamError):
-    """A bug in the SDK (a Rust panic caught at the boundary). Please report it."""
+    """A bug in the SDK (a panic caught at the language boundary). Please report it."""
 
-    default_code = "INTERNAL"
+    code = "INTERNAL"
 
 
 _BY_CODE: dict[str, type[DurableStreamError]] = {
-    cls.default_code: cls
-    for cls in (
-        StreamNotFoundError,
-        StreamClosedError,
-        GoneError,
-        StaleEpochError,
-        SequenceGapError,
-        SequenceConflictError,
-        ContentTypeMismatchError,
-        ConflictError,
-        InvalidOffsetError,
-        BadRequestError,
-        PayloadTooLargeError,
-        RateLimitedError,
-        UnauthorizedError,
-        ForbiddenError,
-        NotSupportedError,
-        UnexpectedStatusError,
-        NetworkError,
-        DurableStreamTimeoutError,
-        ParseError,
-        InvalidArgumentError,
-        OperationCancelledError,
-        ClosedError,
-        BufferFullError,
-        CallbackError,
-        InternalError,
-    )
+    cls.code: cls for cls in (globals()[name] for name in __all__) if cls.code
 }
 
 
-def _from_native(
-    code: str,
-    message: str,
-    status: int | None,
-    transient: bool,
-    conformance_code: str,
-    extra: dict[str, Any],
-) -> DurableStreamError:
-    """Build the exception for an error reported by the native module."""
-    cls = _BY_CODE.get(code, DurableStreamError)
-    return cls(message, code=code, status=status, transient=transient, conformance_code=conformance_code, **extra)
+def _from_native(info: dict[str, Any]) -> DurableStreamError:
+    """Build the exception for an error record (``ErrorInfo``) of the native module."""
+    cls = _BY_CODE.get(info["code"], DurableStreamError)
+    return cls(info.pop("message"), **info)

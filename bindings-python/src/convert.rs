@@ -1,0 +1,272 @@
+//! Conversions between Python values and the core's types, shared by every class of
+//! the binding: data and JSON, durations, options, result records, Python `repr`s.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use durable_streams_sdk::{self as core, LiveMode, Offset, SentValues};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+
+use crate::errors::invalid_argument;
+use crate::rt::guard;
+
+/// `bytes`, `bytearray`, `memoryview` or `str` (UTF-8) as bytes.
+pub fn data_bytes(v: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    }
+    if let Ok(s) = v.extract::<&str>() {
+        return Ok(Bytes::copy_from_slice(s.as_bytes()));
+    }
+    if let Ok(b) = v.cast::<PyByteArray>() {
+        return Ok(Bytes::from(b.to_vec()));
+    }
+    if v.cast::<PyMemoryView>().is_ok() {
+        let b = v.py().get_type::<PyBytes>().call1((v,))?;
+        return Ok(Bytes::copy_from_slice(b.cast::<PyBytes>()?.as_bytes()));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "data must be bytes, bytearray, memoryview or str, not {}",
+        v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+    )))
+}
+
+pub fn parse_offset(py: Python<'_>, offset: Option<&str>) -> PyResult<Offset> {
+    match offset {
+        None => Ok(Offset::beginning()),
+        Some(o) => guard(py, || Ok(Offset::parse(o)?)),
+    }
+}
+
+/// `live`: `False`/`True` or one of the core's mode names (`"off"`, `"auto"`,
+/// `"long-poll"`, `"sse"`).
+pub fn parse_live(py: Python<'_>, live: &Bound<'_, PyAny>) -> PyResult<LiveMode> {
+    if let Ok(b) = live.extract::<bool>() {
+        return Ok(if b { LiveMode::Auto } else { LiveMode::Off });
+    }
+    let text: String = match live.extract() {
+        Ok(t) => t,
+        Err(_) => live.repr()?.to_string(),
+    };
+    guard(py, || Ok(text.parse::<LiveMode>()?))
+}
+
+struct Json {
+    /// `json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode`,
+    /// built once: `json.dumps(value, **kwargs)` would build a new encoder per call.
+    encode: Py<PyAny>,
+    loads: Py<PyAny>,
+}
+
+fn json(py: Python<'_>) -> PyResult<&Json> {
+    static J: PyOnceLock<Json> = PyOnceLock::new();
+    J.get_or_try_init(py, || -> PyResult<Json> {
+        let m = py.import("json")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("separators", (",", ":"))?;
+        kwargs.set_item("ensure_ascii", false)?;
+        kwargs.set_item("allow_nan", false)?;
+        let encoder = m.getattr("JSONEncoder")?.call((), Some(&kwargs))?;
+        Ok(Json { encode: encoder.getattr("encode")?.unbind(), loads: m.getattr("loads")?.unbind() })
+    })
+}
+
+/// Compact JSON text of `value` (Python's own `json`, so ints stay ints); a value
+/// that is not serialisable is an `InvalidArgumentError`.
+pub fn json_text(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    match json(py)?.encode.bind(py).call1((value,)) {
+        Ok(text) => text.extract(),
+        Err(e) if e.is_instance_of::<PyTypeError>(py) || e.is_instance_of::<PyValueError>(py) => {
+            Err(invalid_argument(py, "value", format!("not JSON-serialisable: {}", e.value(py))))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn json_bytes(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    Ok(Bytes::from(json_text(py, value)?.into_bytes()))
+}
+
+/// Decode JSON text.
+pub fn json_loads<'py>(py: Python<'py>, text: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    json(py)?.loads.bind(py).call1((PyBytes::new(py, text),))
+}
+
+/// Seconds (float) → `Duration`; `field` is the core's option name (reported the
+/// Python way), negative and non-finite values are rejected.
+pub fn seconds(py: Python<'_>, field: &'static str, value: f64) -> PyResult<Duration> {
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(invalid_argument(py, field, "must be a finite number of seconds >= 0"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+pub fn header_list(headers: Option<HashMap<String, String>>) -> Vec<(String, String)> {
+    headers.map(|h| h.into_iter().collect()).unwrap_or_default()
+}
+
+/// Python-style `repr` of a string.
+pub fn pyrepr(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Python-style `repr` of an optional value.
+pub fn pyrepr_opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    match v {
+        Some(v) => pyrepr(&v.to_string()),
+        None => "None".to_string(),
+    }
+}
+
+/// Python-style `repr` of an optional number.
+pub fn pynum_opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    match v {
+        Some(v) => v.to_string(),
+        None => "None".to_string(),
+    }
+}
+
+pub fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+pub fn sent_maps(sent: &SentValues) -> (HashMap<String, String>, HashMap<String, String>) {
+    (sent.headers.iter().cloned().collect(), sent.params.iter().cloned().collect())
+}
+
+/// Result of `create`.
+#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
+pub struct CreateResult {
+    /// `True` for a new stream, `False` when an identical stream already existed.
+    pub created: bool,
+    pub status: u16,
+    pub next_offset: Option<String>,
+    pub content_type: Option<String>,
+    pub closed: bool,
+}
+
+#[pymethods]
+impl CreateResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "CreateResult(created={}, status={}, next_offset={}, content_type={}, closed={})",
+            py_bool(self.created),
+            self.status,
+            pyrepr_opt(&self.next_offset),
+            pyrepr_opt(&self.content_type),
+            py_bool(self.closed)
+        )
+    }
+}
+
+/// Result of `append`.
+#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
+pub struct AppendResult {
+    pub status: u16,
+    pub next_offset: Option<String>,
+    pub stream_closed: bool,
+    pub duplicate: bool,
+    pub producer_epoch: Option<u64>,
+    pub producer_seq: Option<u64>,
+    /// Dynamic header values sent on the final attempt.
+    pub sent_headers: HashMap<String, String>,
+    /// Dynamic query parameter values sent on the final attempt.
+    pub sent_params: HashMap<String, String>,
+}
+
+#[pymethods]
+impl AppendResult {
+    fn __repr__(&self) -> String {
+        format!(
+            "AppendResult(status={}, next_offset={}, stream_closed={}, duplicate={})",
+            self.status,
+            pyrepr_opt(&self.next_offset),
+            py_bool(self.stream_closed),
+            py_bool(self.duplicate)
+        )
+    }
+}
+
+/// Result of `close`.
+#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
+pub struct CloseResult {
+    pub final_offset: String,
+}
+
+#[pymethods]
+impl CloseResult {
+    fn __repr__(&self) -> String {
+        format!("CloseResult(final_offset={})", pyrepr(&self.final_offset))
+    }
+}
+
+/// Result of `head`.
+#[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
+pub struct StreamMetadata {
+    pub content_type: Option<String>,
+    pub next_offset: String,
+    pub closed: bool,
+    pub ttl_seconds: Option<u64>,
+    pub expires_at: Option<String>,
+    pub etag: Option<String>,
+}
+
+#[pymethods]
+impl StreamMetadata {
+    fn __repr__(&self) -> String {
+        format!(
+            "StreamMetadata(content_type={}, next_offset={}, closed={}, ttl_seconds={}, expires_at={})",
+            pyrepr_opt(&self.content_type),
+            pyrepr(&self.next_offset),
+            py_bool(self.closed),
+            pynum_opt(&self.ttl_seconds),
+            pyrepr_opt(&self.expires_at)
+        )
+    }
+}
+
+pub fn append_result(r: core::AppendResult) -> AppendResult {
+    let (sent_headers, sent_params) = sent_maps(&r.sent);
+    AppendResult {
+        status: r.status,
+        next_offset: r.next_offset.map(|o| o.to_string()),
+        stream_closed: r.stream_closed,
+        duplicate: r.duplicate,
+        producer_epoch: r.producer_epoch,
+        producer_seq: r.producer_seq,
+        sent_headers,
+        sent_params,
+    }
+}
+
+
+/// `bytes` produced on the runtime, converted when the GIL is held.
+pub struct BytesOut(pub Bytes);
+
+impl<'py> IntoPyObject<'py> for BytesOut {
+    type Target = PyBytes;
+    type Output = Bound<'py, PyBytes>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(PyBytes::new(py, &self.0))
+    }
+}
+
+/// Unit result that becomes `None`.
+pub struct NoneOut;
+
+impl<'py> IntoPyObject<'py> for NoneOut {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = std::convert::Infallible;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        Ok(py.None().into_bound(py))
+    }
+}
+
