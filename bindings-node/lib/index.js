@@ -147,16 +147,6 @@ class Owned {
     this._owner?._untrack(this)
     return true
   }
-
-  [Symbol.asyncIterator]() {
-    return this
-  }
-
-  /** Stop (called by `break` in `for await`). */
-  async return() {
-    this.close()
-    return DONE
-  }
 }
 
 /** A pull handle (read session or consumer) as an async iterator: each `next()` is one
@@ -188,6 +178,16 @@ class Pull extends Owned {
 
   _take() {
     return this._n.next()
+  }
+
+  [Symbol.asyncIterator]() {
+    return this
+  }
+
+  /** Stop (called by `break` in `for await`). */
+  async return() {
+    this.close()
+    return DONE
   }
 
   close() {
