@@ -6,17 +6,17 @@
 //! Pull: `ConsumerRunner.events()` / `events_async()` iterate the core's pull consumer.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use durable_streams_sdk::ffi::{ConsumerEvents, ConsumerRun};
 use durable_streams_sdk::{
-    self as core, BoxFuture, ConsumerController, ConsumerEnd, ConsumerEvent as CoreEvent, ConsumerHandle,
-    ConsumerHandler, ConsumerOptions, Decision, Offset,
+    self as core, BoxFuture, ConsumerEnd, ConsumerEvent as CoreEvent, ConsumerHandler, ConsumerOptions, Decision,
+    Offset,
 };
 use pyo3::exceptions::{PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
-use tokio::sync::watch;
 
 use crate::client::call_python;
 use crate::convert::{header_list, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt, seconds};
@@ -124,7 +124,7 @@ impl<'py> IntoPyObject<'py> for EventOut {
 struct PyHandler {
     obj: Arc<Py<PyAny>>,
     locals: Option<TaskLocals>,
-    shared: Arc<Shared>,
+    final_exc: FinalExc,
 }
 
 impl PyHandler {
@@ -197,12 +197,12 @@ impl ConsumerHandler for PyHandler {
             match decision {
                 Ok(Decision::Continue) => Decision::Continue,
                 Ok(Decision::Stop) => {
-                    self.shared.set_final(Python::attach(|py| PyErr::from_value(exc.into_bound(py))));
+                    set_final(&self.final_exc, Python::attach(|py| PyErr::from_value(exc.into_bound(py))));
                     Decision::Stop
                 }
                 Err(e) => {
                     // handle_error itself failed: stop, and make that the consumer's outcome.
-                    self.shared.set_final(e);
+                    set_final(&self.final_exc, e);
                     Decision::Stop
                 }
             }
@@ -228,58 +228,32 @@ impl ConsumerHandler for PyHandler {
     }
 }
 
-type Outcome = Result<ConsumerEnd, core::Error>;
+/// The Python exception a pushed consumer ended with (from a handler), raised again
+/// as it was by `wait`; the core's outcome only holds a description of it.
+type FinalExc = Arc<Mutex<Option<PyErr>>>;
 
-#[derive(Default)]
-struct RunState {
-    controller: Option<ConsumerController>,
-    outcome: Option<Outcome>,
-    /// The Python exception the consumer ended with (from a handler), if any.
-    final_exc: Option<PyErr>,
-    /// The pulled consumer, out of its slot while an event is being fetched.
-    pull: Option<core::Consumer>,
-    pull_started: bool,
-    pull_busy: bool,
-    pull_cancelled: bool,
-    pull_checkpoint: Option<Offset>,
+fn set_final(slot: &FinalExc, e: PyErr) {
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
 }
 
-struct Shared {
-    state: Mutex<RunState>,
-    outcome_tx: watch::Sender<bool>,
+/// How the consumer is used, fixed by the first call: pushed (`start`) or pulled.
+enum Mode {
+    Push(Arc<ConsumerRun>),
+    Pull(Arc<ConsumerEvents>),
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, RunState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set_final(&self, e: PyErr) {
-        self.lock().final_exc = Some(e);
-    }
-
-    fn record(&self, outcome: Outcome) {
-        let mut st = self.lock();
-        if st.outcome.is_none() {
-            st.outcome = Some(outcome);
-        }
-        drop(st);
-        // `send_replace`, not `send`: `send` stores nothing while no waiter is subscribed,
-        // and a `wait()` that starts after the end would then wait forever.
-        self.outcome_tx.send_replace(true);
-    }
-}
-
-/// Native engine of the Python consumer classes.
+/// Native engine of the Python consumer classes: the core's `ConsumerRun` (pushed,
+/// shared outcome) or `ConsumerEvents` (pulled, `next` served in call order).
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct ConsumerRunner {
     stream: core::Stream,
     opts: ConsumerOptions,
-    shared: Arc<Shared>,
+    mode: OnceLock<Mode>,
+    final_exc: FinalExc,
 }
 
 /// The outcome as a Python value, or the exception it ended with.
-struct OutcomeOut(Arc<Shared>);
+struct OutcomeOut(core::Result<ConsumerEnd>, FinalExc);
 
 impl<'py> IntoPyObject<'py> for OutcomeOut {
     type Target = ConsumerResult;
@@ -287,39 +261,36 @@ impl<'py> IntoPyObject<'py> for OutcomeOut {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let st = self.0.lock();
-        match &st.outcome {
-            Some(Ok(end)) => Bound::new(py, end_result(end.clone())),
-            Some(Err(e)) => Err(match &st.final_exc {
+        match self.0 {
+            Ok(end) => Bound::new(py, end_result(end)),
+            Err(e) => Err(match &*self.1.lock().unwrap_or_else(|p| p.into_inner()) {
                 Some(exc) => exc.clone_ref(py),
-                None => core_error(py, e),
+                None => core_error(py, &e),
             }),
-            None => Err(state(ErrorKind::Closed, "the consumer has not finished").into_pyerr(py)),
         }
     }
 }
 
 impl ConsumerRunner {
+    fn consumer(&self) -> BResult<core::Consumer> {
+        Ok(core::Consumer::new(self.stream.clone(), self.opts.clone())?)
+    }
+
+    fn run(&self) -> BResult<Arc<ConsumerRun>> {
+        match self.mode.get() {
+            Some(Mode::Push(run)) => Ok(run.clone()),
+            Some(Mode::Pull(_)) => Err(misuse("an iterated consumer cannot also be started")),
+            None => Err(misuse("the consumer was not started")),
+        }
+    }
+
     fn start_with(&self, handler: Py<PyAny>, locals: Option<TaskLocals>) -> BResult<()> {
-        let mut st = self.shared.lock();
-        if st.controller.is_some() || st.pull_started {
+        if self.mode.get().is_some() {
             return Err(misuse("this consumer was already started"));
         }
-        let consumer = core::Consumer::new(self.stream.clone(), self.opts.clone())?;
-        let h = PyHandler { obj: Arc::new(handler), locals, shared: self.shared.clone() };
-        // `spawn` needs the runtime context: enter the core's shared runtime.
-        let rt = durable_streams_sdk::runtime::handle();
-        let _enter = rt.enter();
-        let handle: ConsumerHandle = consumer.spawn(Arc::new(h));
-        st.controller = Some(handle.controller());
-        // One joiner owns the handle, so that waiters can time out or be cancelled
-        // without touching the engine; everybody else uses the controller.
-        let shared = self.shared.clone();
-        rt.spawn(async move {
-            let r = handle.wait().await;
-            shared.record(r);
-        });
-        Ok(())
+        let h = PyHandler { obj: Arc::new(handler), locals, final_exc: self.final_exc.clone() };
+        let run = ConsumerRun::start(self.consumer()?, Arc::new(h));
+        self.mode.set(Mode::Push(Arc::new(run))).map_err(|_| misuse("this consumer was already started"))
     }
 
     /// Wait for the engine to end (by itself, or through `stop` from anywhere).
@@ -327,88 +298,39 @@ impl ConsumerRunner {
         &self,
         timeout: Option<Duration>,
     ) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
-        let shared = self.shared.clone();
-        if shared.lock().controller.is_none() {
-            return Err(misuse("the consumer was not started"));
-        }
-        let mut outcome_rx = shared.outcome_tx.subscribe();
+        let run = self.run()?;
+        let final_exc = self.final_exc.clone();
         Ok(async move {
-            let wait = async {
-                let _ = outcome_rx.wait_for(|o| *o).await;
+            let end = match timeout {
+                None => run.wait().await,
+                Some(d) => tokio::time::timeout(d, run.wait()).await.map_err(|_| {
+                    state(ErrorKind::Timeout, format!("the consumer did not finish within {}s", d.as_secs_f64()))
+                })?,
             };
-            match timeout {
-                None => wait.await,
-                Some(d) => {
-                    if tokio::time::timeout(d, wait).await.is_err() {
-                        return Err(state(ErrorKind::Timeout, format!("the consumer did not finish within {}s", d.as_secs_f64())));
-                    }
-                }
-            }
-            Ok(OutcomeOut(shared))
+            Ok(OutcomeOut(end, final_exc))
         })
     }
 
     fn stop_fut(&self) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
-        match &self.shared.lock().controller {
-            Some(c) => c.request_stop(),
-            None => return Err(misuse("the consumer was not started")),
-        }
+        self.run()?.stop();
         self.wait_fut(None)
     }
 
+    /// The pull handle, made by the first call (of any thread).
+    fn events(&self) -> BResult<Arc<ConsumerEvents>> {
+        if self.mode.get().is_none() {
+            let events = ConsumerEvents::new(self.consumer()?);
+            let _ = self.mode.set(Mode::Pull(Arc::new(events)));
+        }
+        match self.mode.get() {
+            Some(Mode::Pull(e)) => Ok(e.clone()),
+            _ => Err(misuse("a started (pushed) consumer cannot also be iterated")),
+        }
+    }
+
     fn pull_next(&self) -> BResult<impl std::future::Future<Output = BResult<Option<EventOut>>> + Send + 'static> {
-        let shared = self.shared.clone();
-        let mut consumer = {
-            let mut st = shared.lock();
-            if st.controller.is_some() {
-                return Err(misuse("a started (pushed) consumer cannot also be iterated",
-                ));
-            }
-            if st.pull_cancelled {
-                return Err(state(ErrorKind::Cancelled, "an event fetch of this consumer was cancelled; create a new consumer from its checkpoint",
-                ));
-            }
-            if st.pull_busy {
-                return Err(misuse("a consumer serves one iteration at a time"));
-            }
-            if !st.pull_started {
-                st.pull = Some(core::Consumer::new(self.stream.clone(), self.opts.clone())?);
-                st.pull_started = true;
-            }
-            st.pull_busy = true;
-            st.pull.take()
-        };
-        Ok(async move {
-            struct Guard(Arc<Shared>, bool);
-            impl Drop for Guard {
-                fn drop(&mut self) {
-                    if !self.1 {
-                        let mut st = self.0.lock();
-                        st.pull_busy = false;
-                        st.pull_cancelled = true;
-                    }
-                }
-            }
-            let mut guard = Guard(shared.clone(), false);
-            let Some(c) = consumer.as_mut() else {
-                guard.1 = true;
-                shared.lock().pull_busy = false;
-                return Ok(None);
-            };
-            let r = c.next().await;
-            guard.1 = true;
-            let mut st = shared.lock();
-            st.pull_busy = false;
-            st.pull_checkpoint = Some(c.checkpoint().clone());
-            match r {
-                Ok(Some(ev)) => {
-                    st.pull = consumer;
-                    Ok(Some(EventOut(ev)))
-                }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        })
+        let events = self.events()?;
+        Ok(async move { Ok(events.next().await?.map(EventOut)) })
     }
 }
 
@@ -454,12 +376,7 @@ impl ConsumerRunner {
         // Validate now (no I/O): the same checks the engine applies when it starts.
         let check = opts.clone();
         guard(py, || core::Consumer::new(stream.clone(), check).map(|_| ()).map_err(Failure::from))?;
-        let (outcome_tx, _) = watch::channel(false);
-        Ok(ConsumerRunner {
-            stream,
-            opts,
-            shared: Arc::new(Shared { state: Mutex::new(RunState::default()), outcome_tx }),
-        })
+        Ok(ConsumerRunner { stream, opts, mode: OnceLock::new(), final_exc: FinalExc::default() })
     }
 
     /// Start the pushed consumer; `handler` gets the `handle_*` calls. Coroutine
@@ -501,50 +418,45 @@ impl ConsumerRunner {
     /// Ask the engine to stop after the batch in hand, without waiting (used when the
     /// waiting call is interrupted).
     fn cancel(&self) {
-        if let Some(c) = &self.shared.lock().controller {
-            c.request_stop();
+        match self.mode.get() {
+            Some(Mode::Push(run)) => run.stop(),
+            Some(Mode::Pull(events)) => events.cancel(),
+            None => {}
         }
     }
 
     fn pause(&self) {
-        if let Some(c) = &self.shared.lock().controller {
-            c.pause();
+        if let Ok(run) = self.run() {
+            run.controller().pause();
         }
     }
 
     fn resume(&self) {
-        if let Some(c) = &self.shared.lock().controller {
-            c.resume();
+        if let Ok(run) = self.run() {
+            run.controller().resume();
         }
     }
 
     /// The offset after the last accepted batch (persist it to resume later).
     #[getter]
     fn checkpoint(&self) -> String {
-        let st = self.shared.lock();
-        if let Some(c) = &st.controller {
-            return c.checkpoint().to_string();
+        match self.mode.get() {
+            Some(Mode::Push(run)) => match run.outcome() {
+                Some(Ok(ConsumerEnd::Stopped { checkpoint } | ConsumerEnd::CaughtUp { checkpoint })) => {
+                    checkpoint.to_string()
+                }
+                Some(Ok(ConsumerEnd::Closed { final_offset })) => final_offset.to_string(),
+                _ => run.controller().checkpoint().to_string(),
+            },
+            Some(Mode::Pull(events)) => events.checkpoint().to_string(),
+            None => self.opts.offset.to_string(),
         }
-        if let Some(Ok(ConsumerEnd::Stopped { checkpoint } | ConsumerEnd::CaughtUp { checkpoint })) = &st.outcome {
-            return checkpoint.to_string();
-        }
-        if let Some(Ok(ConsumerEnd::Closed { final_offset })) = &st.outcome {
-            return final_offset.to_string();
-        }
-        if let Some(c) = &st.pull {
-            return c.checkpoint().to_string();
-        }
-        if let Some(c) = &st.pull_checkpoint {
-            return c.to_string();
-        }
-        self.opts.offset.to_string()
     }
 
     /// `True` while a pushed consumer is running.
     #[getter]
     fn running(&self) -> bool {
-        let st = self.shared.lock();
-        st.controller.is_some() && st.outcome.is_none()
+        matches!(self.mode.get(), Some(Mode::Push(run)) if run.outcome().is_none())
     }
 
     /// Next pulled event (blocking); `None` at the end.
