@@ -32,6 +32,7 @@ run build cargo build --locked -p durable-streams-sdk -p ds-rust-adapter -p ds-d
 
 run core cargo test --locked -p durable-streams-sdk -p ds-bench
 summary+=("core (cargo test): $(count core '^test result' passed) passed, $(count core '^test result' failed) failed, $(count core '^test result' ignored) skipped")
+while IFS= read -r line; do summary+=("core: ${line#summary: }"); done < <(grep -E '^summary: chaos' "$logs/core.log" || true)
 
 run runner-self-test node --test --test-reporter=spec tests/runner/
 summary+=("runner self-test (node:test): $( (grep -E '^(ℹ|#) (pass|fail) ' "$logs/runner-self-test.log" || true) | tr -d 'ℹ#' | xargs)")

@@ -40,6 +40,9 @@ mod client;
 mod consumer;
 mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod offset;
 mod producer;

@@ -163,7 +163,7 @@ impl ProducerOptions {
             if !(ms.is_finite() && ms >= 0.0) {
                 return Err(Error::invalid_argument("lingerMs", "must be >= 0"));
             }
-            o.linger = Duration::from_secs_f64(ms / 1e3);
+            o.linger = Duration::try_from_secs_f64(ms / 1e3).map_err(|_| Error::invalid_argument("lingerMs", "too large"))?;
         }
         o.auto_claim = raw.auto_claim.unwrap_or(false);
         o.validate()?;

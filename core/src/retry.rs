@@ -106,10 +106,12 @@ impl RetryPolicy {
         if !(multiplier.is_finite() && multiplier >= 1.0) {
             return Err(Error::invalid_argument("multiplier", "must be >= 1.0"));
         }
+        // Finite is not enough: a value beyond Duration's range would panic (found by fuzzing).
+        let too_large = |field: &'static str| Error::invalid_argument(field, "too large");
         Ok(RetryPolicy {
             max_retries,
-            initial_delay: Duration::from_secs_f64(initial_ms / 1e3),
-            max_delay: Duration::from_secs_f64(max_ms / 1e3),
+            initial_delay: Duration::try_from_secs_f64(initial_ms / 1e3).map_err(|_| too_large("initialDelayMs"))?,
+            max_delay: Duration::try_from_secs_f64(max_ms / 1e3).map_err(|_| too_large("maxDelayMs"))?,
             multiplier,
             append_retry: d.append_retry,
         })
@@ -129,7 +131,7 @@ impl RetryPolicy {
         let base = initial.as_secs_f64() * self.multiplier.powi(retry.min(64) as i32);
         let capped = base.min(self.max_delay.as_secs_f64());
         let jittered = capped * (0.5 + fastrand::f64() * 0.5);
-        let d = Duration::from_secs_f64(jittered.max(0.0));
+        let d = Duration::try_from_secs_f64(jittered.max(0.0)).unwrap_or(self.max_delay);
         match retry_after {
             Some(ra) if ra > d => ra,
             _ => d,

@@ -10,6 +10,14 @@ mod prefetch;
 mod sse;
 mod sse_parser;
 
+/// What `crate::fuzzing` drives (feature `fuzzing` only).
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz_support {
+    pub(crate) use super::json_split::JsonArraySplitter;
+    pub(crate) use super::sse::{Control as SseControl, decode_base64};
+    pub(crate) use super::sse_parser::{SseEvent, SseParser};
+}
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

@@ -38,8 +38,8 @@ pub(crate) enum SseNext {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Control {
-    stream_next_offset: String,
+pub(crate) struct Control {
+    pub(crate) stream_next_offset: String,
     #[serde(default)]
     stream_cursor: Option<String>,
     #[serde(default)]

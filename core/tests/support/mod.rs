@@ -9,6 +9,8 @@
 //!   made to send (garbage, broken framing, missing headers, auth failures, 413).
 #![allow(dead_code)]
 
+pub mod chaos_proxy;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
