@@ -68,6 +68,7 @@ defmodule DurableStreams.Native do
   def consumer_next(_c, _ref), do: nif()
   def consumer_cancel(_c), do: nif()
   def error_table, do: nif()
+  def live_operations, do: nif()
   def validate_producer(_opts), do: nif()
   def validate_retry(_a, _b, _c, _d), do: nif()
   def json_decode(_b), do: nif()

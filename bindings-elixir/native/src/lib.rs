@@ -62,7 +62,9 @@ where
     let pid = env.pid();
     let mut owned = OwnedEnv::new();
     let tag = owned.save(reference);
+    let live = Live::new();
     let task = ffi::spawn(async move {
+        let _live = live;
         let result = ffi::guard(fut).await;
         let _ = owned.send_and_clear(&pid, |env| {
             let result = match result {
@@ -79,6 +81,30 @@ where
 /// A reply built later, in the message's environment.
 fn later<F: for<'a> FnOnce(Env<'a>) -> Term<'a> + Send + 'static>(f: F) -> Reply {
     Box::new(f)
+}
+
+/// Operations whose future still exists (running or waiting), for tests that check
+/// that a dead caller's work is gone.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Live;
+
+impl Live {
+    fn new() -> Live {
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[rustler::nif]
+fn live_operations() -> usize {
+    LIVE.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 fn boxed<T: Encoder + Send + 'static>(v: T) -> Reply {
