@@ -2,14 +2,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use durable_streams_sdk::{self as core, AppendRetry, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
+use durable_streams_sdk::{self as core, AppendRetry, ErrorKind, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::convert::{header_list, pyrepr, seconds};
-use crate::errors::{Failure, callback_error, invalid_argument};
+use crate::errors::{Failure, callback_error, invalid_argument, state};
 use crate::rt::{Ready, guard, task_locals};
 use crate::stream::{AsyncStream, Stream};
 
@@ -265,6 +266,13 @@ fn build_client(
     guard(py, || b.build().map_err(Failure::from))
 }
 
+fn open_stream(py: Python<'_>, core: &core::Client, closed: &AtomicBool, path: &str) -> PyResult<core::Stream> {
+    if closed.load(Ordering::Acquire) {
+        return Err(state(ErrorKind::Closed, "the client is closed").into_pyerr(py));
+    }
+    guard(py, || Ok(core.stream(path)?))
+}
+
 fn running_loop(py: Python<'_>) -> Option<Arc<Py<PyAny>>> {
     let asyncio = py.import("asyncio").ok()?;
     asyncio.call_method0("get_running_loop").ok().map(|l| Arc::new(l.unbind()))
@@ -274,12 +282,14 @@ fn running_loop(py: Python<'_>) -> Option<Arc<Py<PyAny>>> {
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct Client {
     pub core: core::Client,
+    closed: AtomicBool,
 }
 
 /// asyncio client: the same options, awaitable operations.
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct AsyncClient {
     pub core: core::Client,
+    closed: AtomicBool,
 }
 
 #[pymethods]
@@ -314,13 +324,13 @@ impl Client {
             compression,
             None,
         )?;
-        Ok(Client { core })
+        Ok(Client { core, closed: AtomicBool::new(false) })
     }
 
     /// A handle on the stream at `path` (below the base URL). No I/O happens here.
     #[pyo3(signature = (path, *, content_type=None))]
     fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<Stream> {
-        let s = guard(py, || Ok(self.core.stream(path)?))?;
+        let s = open_stream(py, &self.core, &self.closed, path)?;
         Ok(Stream::new(match content_type {
             Some(ct) => s.with_content_type(ct),
             None => s,
@@ -341,8 +351,21 @@ impl Client {
         slf
     }
 
+    /// Close the client: later `stream()` calls fail with `ClosedError` (streams,
+    /// sessions and producers already made keep working). Leaving a `with` block does
+    /// the same; closing again does nothing.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
         false
     }
 
@@ -383,13 +406,13 @@ impl AsyncClient {
             compression,
             running_loop(py),
         )?;
-        Ok(AsyncClient { core })
+        Ok(AsyncClient { core, closed: AtomicBool::new(false) })
     }
 
     /// A handle on the stream at `path` (below the base URL). No I/O happens here.
     #[pyo3(signature = (path, *, content_type=None))]
     fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<AsyncStream> {
-        let s = guard(py, || Ok(self.core.stream(path)?))?;
+        let s = open_stream(py, &self.core, &self.closed, path)?;
         Ok(AsyncStream::new(match content_type {
             Some(ct) => s.with_content_type(ct),
             None => s,
@@ -410,8 +433,20 @@ impl AsyncClient {
         Ready::new(Some(slf.into_any()))
     }
 
+    /// Close the client (as `Client.close`); an awaitable, like every asyncio close.
+    fn close(&self) -> Ready {
+        self.closed.store(true, Ordering::Release);
+        Ready::new(None)
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Ready> {
+        self.closed.store(true, Ordering::Release);
         Ok(Ready::new(Some(false.into_pyobject(py)?.to_owned().into_any().unbind())))
     }
 
