@@ -101,25 +101,29 @@ defmodule DurableStreams.WriterTest do
       %{"status" => 503, "count" => 1, "method" => "POST"},
       %{"dropConnection" => true, "count" => 1, "method" => "POST"}
     ]
-    rotate = spawn_link(fn -> rotate(path, faults, 0) end)
+    test_pid = self()
+    rotate = spawn_link(fn -> rotate(path, faults, 0, test_pid) end)
     {:ok, writer} = Writer.start_link(stream: stream, producer_id: "faulty", linger_ms: 1, max_batch_size: 50)
     for i <- 1..@n do
       :ok = Writer.append(writer, ~s({"i":#{i}}))
-      if rem(i, 250) == 0, do: Process.sleep(20)
+      # Every 250 messages, wait until one more fault has been armed: at least 20 faults
+      # are armed while the writer is busy, however fast the machine.
+      if rem(i, 250) == 0, do: assert_receive(:armed_tick, 5_000)
     end
     :ok = Writer.flush(writer)
     send(rotate, {:stop, self()})
     armed = receive do {:armed, n} -> n end
-    assert armed > 5
+    assert armed >= 20
     assert Enum.map(all_messages(stream), & &1["i"]) == Enum.to_list(1..@n)
   end
 
-  defp rotate(path, faults, n) do
+  defp rotate(path, faults, n, test_pid) do
     inject(path, Enum.at(faults, rem(n, length(faults))))
+    send(test_pid, :armed_tick)
     receive do
       {:stop, from} -> disarm(path); send(from, {:armed, n + 1})
     after
-      50 -> rotate(path, faults, n + 1)
+      50 -> rotate(path, faults, n + 1, test_pid)
     end
   end
 end
