@@ -16,19 +16,10 @@ defmodule DurableStreams.Stream do
   `:ttl_seconds`, `:expires_at`, `:closed`, `:data`, `:headers`.
   """
   def create(%__MODULE__{} = s, opts \\ []) do
-    o = %{
-      content_type: opts[:content_type],
-      ttl_seconds: opts[:ttl_seconds],
-      expires_at: opts[:expires_at],
-      closed: Keyword.get(opts, :closed, false),
-      data: opts[:data],
-      headers: Client.pairs(opts[:headers])
-    }
-
-    with {:ok, _res} <- run(s, &Native.create(s.ref, &1, o)), do: {:ok, s}
+    with {:ok, _res} <- create_with_result(s, opts), do: {:ok, s}
   end
 
-  @doc "Like `create/2`, also returning the server's answer (`status`, `next_offset`, …)."
+  @doc "Like `create/2`, returning the server's answer (`status`, `created`, `next_offset`, `content_type`)."
   def create_with_result(%__MODULE__{} = s, opts \\ []) do
     o = %{
       content_type: opts[:content_type],
