@@ -43,6 +43,15 @@ conf_log="$workdir/conformance.log"
 DS_PYTHON="$venv/bin/python" node tests/runner/conformance.mjs --adapter tests/adapters/python | tee "$conf_log"
 conf_summary="$(grep -E 'passed, [0-9]+ failed' "$conf_log" | tail -1)"
 
+step "chaos run (tests/chaos/chaos_python.py: producer and live reader through the chaos proxy)"
+chaos_log="$workdir/chaos.log"
+set +e
+"$venv/bin/python" tests/chaos/chaos_python.py 2>&1 | tee "$chaos_log"
+chaos_rc=${PIPESTATUS[0]}
+set -e
+
 step "summary"
 echo "summary: pytest (installed wheel): $pytest_summary"
 echo "summary: ${conf_summary/#conformance:/conformance, Python adapter:}"
+grep -E '^summary: chaos' "$chaos_log" || echo "summary: chaos (python): 0 passed, 1 failed, 0 skipped (no result, exit $chaos_rc)"
+exit "$chaos_rc"

@@ -102,7 +102,8 @@ pub fn seconds(py: Python<'_>, field: &'static str, value: f64) -> PyResult<Dura
     if !(value.is_finite() && value >= 0.0) {
         return Err(invalid_argument(py, field, "must be a finite number of seconds >= 0"));
     }
-    Ok(Duration::from_secs_f64(value))
+    // Finite is not enough: beyond Duration's range from_secs_f64 panics.
+    Duration::try_from_secs_f64(value).map_err(|_| invalid_argument(py, field, "too large"))
 }
 
 pub fn header_list(headers: Option<HashMap<String, String>>) -> Vec<(String, String)> {
