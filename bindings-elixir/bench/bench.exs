@@ -18,6 +18,21 @@ defmodule B do
 
   def stop(port), do: Port.close(port)
 
+  # Readers of a finished workload: stopped before their server goes, their messages dropped.
+  def stop_readers(pids) do
+    Enum.each(pids, fn p -> Process.unlink(p); Process.exit(p, :kill) end)
+    flush()
+  end
+
+  defp flush do
+    receive do
+      {:msg, _, _} -> flush()
+      {:reader_end, _} -> flush()
+      :caught_up -> flush()
+    after 0 -> :ok
+    end
+  end
+
   # getrusage-like figures for the whole OS process (BEAM schedulers + the core's threads).
   def cpu do
     [_, rest] = File.read!("/proc/self/stat") |> String.split(") ", parts: 2)
@@ -106,7 +121,7 @@ defmodule B do
   end
 end
 
-{opts, _, _} = OptionParser.parse(System.argv(), strict: [quick: :boolean, out: :string, workload: :string, server: :string])
+{opts, _, _} = OptionParser.parse(Enum.reject(System.argv(), &(&1 == "--")), strict: [quick: :boolean, out: :string, workload: :string, server: :string])
 quick = opts[:quick] || false
 server_kind = opts[:server] || "node"
 server_name = if server_kind == "node", do: "node-ref", else: server_kind
@@ -123,11 +138,10 @@ if wl in ["all", "w1"] do
   {port, url} = B.server(server_kind)
   client = Client.new(url)
   {:ok, stream} = Stream.create(Client.stream(client, "/bench/#{run_id}/w1"), content_type: "application/json")
-  msgs = Enum.map(0..(n - 1), &B.msg(&1, 100))
   # Seed defaults: max_batch_size 100, max_batch_bytes 1 MB, linger 5 ms (and 5 in flight).
   {:ok, w} = Writer.start_link(stream: stream, producer_id: "w1")
   {:ok, el, u, s} =
-    B.timed(fn -> Enum.each(msgs, &(:ok = Writer.append(w, &1))); Writer.flush(w) end)
+    B.timed(fn -> Enum.each(0..(n - 1), &(:ok = Writer.append(w, B.msg(&1, 100)))); Writer.flush(w) end)
     |> then(fn {r, el, u, s} -> {r, el, u, s} end)
   {:ok, chunks} = Stream.read_all(stream)
   got = Enum.reduce(chunks, 0, &(length(&1.messages) + &2))
@@ -144,7 +158,7 @@ for {variant, live} <- [{"long-poll", :long_poll}, {"sse", :sse}], wl in ["all",
   client = Client.new(url)
   prefix = "/bench/#{run_id}/w4-#{variant}/"
   {:ok, stream} = Stream.create(Client.stream(client, prefix <> "0"), content_type: "application/json")
-  B.tail(stream, live, self())
+  reader = B.tail(stream, live, self())
   receive do :caught_up -> :ok after 10_000 -> :ok end
   {{lat, seen}, el, u, s} = B.timed(fn ->
     wp = B.writer(url, prefix, ["--streams", "1", "--messages", "#{n}", "--interval-ms", "5"])
@@ -155,6 +169,7 @@ for {variant, live} <- [{"long-poll", :long_poll}, {"sse", :sse}], wl in ["all",
   emit.(B.line("W4", variant, server_name, %{"messages" => n, "interval_ms" => 5, "msg_size" => 100},
     MapSet.size(seen) == n and length(lat) == n, "#{MapSet.size(seen)}/#{n} received, #{length(lat) - MapSet.size(seen)} duplicates",
     length(lat), el, u, s, B.percentiles(lat)))
+  B.stop_readers([reader])
   B.stop(port)
 end
 
@@ -167,7 +182,7 @@ if wl in ["all", "w5"] do
     {:ok, s} = Stream.create(Client.stream(client, prefix <> "#{i}"), content_type: "application/json")
     s
   end
-  Enum.each(streams, &B.tail(&1, :sse, self()))
+  readers = Enum.map(streams, &B.tail(&1, :sse, self()))
   for _ <- 1..k, do: (receive do :caught_up -> :ok after 20_000 -> :ok end)
   {{lat, seen}, el, u, s} = B.timed(fn ->
     wp = B.writer(url, prefix, ["--streams", "#{k}", "--messages", "#{n}", "--rate", "2000", "--writers", "16"])
@@ -177,5 +192,6 @@ if wl in ["all", "w5"] do
   end)
   emit.(B.line("W5", nil, server_name, %{"streams" => k, "messages" => n, "rate" => 2000},
     MapSet.size(seen) == n, "#{MapSet.size(seen)}/#{n} received", length(lat), el, u, s, B.percentiles(lat)))
+  B.stop_readers(readers)
   B.stop(port)
 end
