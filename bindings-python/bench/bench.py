@@ -36,6 +36,7 @@ import datetime as _dt
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -105,8 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", type=on_off, default=True)
     p.add_argument("--decode", default="value", choices=["value", "raw"], help="W3 (raw: sdk only)")
     p.add_argument("--live", default="both", choices=["long-poll", "sse", "both"], help="W4")
-    p.add_argument("--w1-input", default="value", choices=["value", "text"],
-                   help="W1: append dicts (value, both clients) or pre-serialised JSON text (text, sdk only)")
+    p.add_argument("--w1-input", default="value", choices=["value", "text", "many"],
+                   help="W1: append dicts one per call (value, both clients), pre-serialised JSON text (text, "
+                        "sdk only) or lists of --many dicts per append_json_many call (many, sdk only)")
+    p.add_argument("--many", type=parse_size, default=1000, help="W1 --w1-input many: messages per call")
     p.add_argument("--ref-window", type=parse_size, default=1000,
                    help="W1 reference: appends kept pending at once (its batching coalesces them)")
     return p
@@ -325,32 +328,38 @@ class Ctx:
 def w1(client: str, ctx: Ctx) -> list[dict[str, Any]]:
     n = size("messages", 1_000_000, 100_000)
     msg_size = size("msg-size", 100, 100)
-    batch_items = size("batch-items", 100, 100)
-    batch_bytes = size("batch-bytes", 2**20, 2**20)
-    linger_ms = num("linger-ms", 5.0)
-    in_flight = size("in-flight", 5, 5)
     api = api_for(client, "W1")
     path = f"/bench/{run_id()}/w1-{client}"
     params: dict[str, Any] = {"messages": n, "msg_size": msg_size, "api": api, "input": ARGS.w1_input}
     if client == "sdk":
         sdk = ctx.mod
-        params.update(batch_items=batch_items, batch_bytes=batch_bytes, linger_ms=linger_ms, in_flight=in_flight)
-        popts: dict[str, Any] = {"max_batch_items": batch_items, "max_batch_bytes": batch_bytes,
-                                 "linger": linger_ms / 1e3, "max_in_flight": in_flight}
-        if ARGS.buffer_limit:
-            popts["buffer_limit_bytes"] = ARGS.buffer_limit
-            params["buffer_limit"] = ARGS.buffer_limit
-        text = ARGS.w1_input == "text"
+        # The producer's own defaults unless a batching option is given.
+        popts: dict[str, Any] = {}
+        for flag, opt, scale in [("batch_items", "max_batch_items", 1), ("batch_bytes", "max_batch_bytes", 1),
+                                 ("linger_ms", "linger", 1e-3), ("in_flight", "max_in_flight", 1),
+                                 ("buffer_limit", "buffer_limit_bytes", 1)]:
+            v = getattr(ARGS, flag)
+            if v is not None:
+                popts[opt] = v * scale if scale != 1 else int(v)
+                params[flag] = v
+        mode = ARGS.w1_input
+        many = max(1, ARGS.many)
+        if mode == "many":
+            params["per_call"] = many
+        make = json_text if mode == "text" else json_value
         if api == "sync":
             c = sdk.Client(ctx.url, compression=False)
             s = c.stream(path)
             s.create(content_type=JSON_CT)
             producer = s.producer(f"bench-w1-{os.getpid()}", **popts)
-            append = producer.append if text else producer.append_json
-            make = json_text if text else json_value
             meter = Meter(ctx.server_pid)
-            for i in range(n):
-                append(make(i, msg_size))
+            if mode == "many":
+                for start in range(0, n, many):
+                    producer.append_json_many([make(i, msg_size) for i in range(start, min(n, start + many))])
+            else:
+                append = producer.append if mode == "text" else producer.append_json
+                for i in range(n):
+                    append(make(i, msg_size))
             producer.flush()
             measured = meter.stop()
             producer.detach()
@@ -361,11 +370,14 @@ def w1(client: str, ctx: Ctx) -> list[dict[str, Any]]:
                 s = c.stream(path)
                 await s.create(content_type=JSON_CT)
                 producer = s.producer(f"bench-w1-{os.getpid()}", **popts)
-                append = producer.append if text else producer.append_json
-                make = json_text if text else json_value
                 meter = Meter(ctx.server_pid)
-                for i in range(n):
-                    await append(make(i, msg_size))  # completes at once unless the buffer is full
+                if mode == "many":
+                    for start in range(0, n, many):
+                        await producer.append_json_many([make(i, msg_size) for i in range(start, min(n, start + many))])
+                else:
+                    append = producer.append if mode == "text" else producer.append_json
+                    for i in range(n):
+                        await append(make(i, msg_size))  # completes at once unless the buffer is full
                 await producer.flush()
                 m = meter.stop()
                 await producer.detach()
@@ -376,7 +388,7 @@ def w1(client: str, ctx: Ctx) -> list[dict[str, Any]]:
                         .stream(path).read(offset="-1", live=False).json()) if ARGS.verify else None
     else:
         if ARGS.w1_input != "value":
-            raise SystemExit("W1 reference: --w1-input text is not possible (its JSON append serialises values)")
+            raise SystemExit("W1 reference: only --w1-input value (its JSON append serialises one value per call)")
         if api != "async":
             raise SystemExit("W1 reference: the sync append blocks until acknowledged (one POST per call "
                              "from one thread); use the default --api async")
@@ -904,7 +916,7 @@ def forwarded(for_rust: bool = False) -> list[str]:
     if ARGS.live != "both":
         out += ["--live", ARGS.live]
     if not for_rust:
-        out += ["--server", ARGS.server, "--decode", ARGS.decode, "--w1-input", ARGS.w1_input,
+        out += ["--server", ARGS.server, "--decode", ARGS.decode, "--w1-input", ARGS.w1_input, "--many", str(ARGS.many),
                 "--ref-window", str(ARGS.ref_window), "--verify", "on" if ARGS.verify else "off"]
         if ARGS.api and ARGS.api != "both":
             out += ["--api", ARGS.api]
@@ -954,7 +966,8 @@ def run_both(workload: str) -> list[dict[str, Any]]:
             server.stop()
     else:
         run("sdk", [])  # a fresh server for each client
-        run("reference", [])
+        if workload != "W1" or ARGS.w1_input == "value":  # the reference appends one value per call
+            run("reference", [])
     if ARGS.rust == "all" or (ARGS.rust == "live" and workload in ("W4", "W5")):
         print(f"--- {workload} rust-core (ds-bench) ---", file=sys.stderr)
         lines.extend(child([ds_bench(), workload.lower(), "--ceiling", "off", *forwarded(for_rust=True)]))
@@ -1016,9 +1029,48 @@ def table(lines: list[dict[str, Any]]) -> str:
     return "\n".join("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
 
 
+def medians(lines: list[dict[str, Any]]) -> str:
+    """Median and spread (min–max) per (server, workload, client, API, input) over repeated
+    runs, with throughput and CPU per item relative to the reference client's median."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for line in lines:
+        prm = line.get("params") or {}
+        key = (line["server"], line["workload"] + (f" {line['variant']}" if line.get("variant") else ""),
+               line["client"], str(prm.get("api", "-")), str(prm.get("input", "-")))
+        groups.setdefault(key, []).append(line)
+    def per(line: dict[str, Any]) -> float:  # CPU µs per item (per MiB for byte workloads)
+        return line["cpu_s"] * 1e6 / (line["count"] / 2**20 if line["unit"] == "MiB/s" else line["count"])
+
+    med = {k: (statistics.median(l["throughput"] for l in ls), statistics.median(per(l) for l in ls))
+           for k, ls in groups.items() if all(l.get("count") for l in ls)}
+    head = ["server", "workload", "client", "api", "input", "runs", "throughput median (min–max)",
+            "cpu µs/item (/MiB) median (min–max)", "× reference tput", "× reference cpu"]
+    rows = [head]
+    for k, ls in sorted(groups.items()):
+        if k not in med:
+            continue
+        unit = ls[0]["unit"]
+        tputs = [l["throughput"] for l in ls]
+        cpus = [per(l) for l in ls]
+        ref = next((v for rk, v in med.items() if rk[:2] == k[:2] and rk[2] == CLIENT_NAMES["reference"]
+                    and rk[3] in (k[3], "async" if k[1] == "W1" else k[3])), None)
+        rows.append([*k, str(len(ls)), f"{fmt(med[k][0], 0)} {unit} ({fmt(min(tputs), 0)}–{fmt(max(tputs), 0)})",
+                     f"{fmt(med[k][1], 2)} ({fmt(min(cpus), 2)}–{fmt(max(cpus), 2)})",
+                     f"{med[k][0] / ref[0]:.2f}×" if ref else "", f"{med[k][1] / ref[1]:.2f}×" if ref else ""])
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
+    return "\n".join("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows)
+
+
 def main() -> None:
     global ARGS
     ARGS = build_parser().parse_args()
+    if ARGS.command and ARGS.command[0] == "median":
+        lines = []
+        for fn in ARGS.command[1:]:
+            with open(fn) as f:
+                lines += [json.loads(l) for l in f if l.startswith("{")]
+        print(medians(lines))
+        return
     if ARGS.command and ARGS.command[0] == "table":
         lines = []
         for fn in ARGS.command[1:]:

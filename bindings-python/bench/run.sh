@@ -11,7 +11,9 @@
 #     the tests and CI keep using debug builds), installed into that venv;
 #   - ds-bench (cargo build --release): its server, pre-fill and writer helpers;
 #   - the reference server (npm ci in tests/) when missing.
-# JSON result lines go to bindings-python/bench/results/<date>.jsonl (override: --out FILE).
+# JSON result lines go to /tmp/ds-pybench-<date>.jsonl (override: --out FILE); nothing is
+# committed. --runs N repeats the whole run N times and ends with the median and spread
+# (min–max) of every figure (bench.py median).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,16 +28,17 @@ REFERENCE_VERSION=0.1.0   # PyPI durable-streams, the upstream pure-Python clien
 HTTPX_VERSION=0.28.1      # its HTTP stack, pinned for comparable runs
 
 out=""
+runs=1
 pass=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --runs) runs="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --out=*) out="${1#--out=}"; shift ;;
     *) pass+=("$1"); shift ;;
   esac
 done
-mkdir -p "$here/results"
-out="${out:-$here/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
+out="${out:-/tmp/ds-pybench-$(date -u +%Y%m%dT%H%M%SZ).jsonl}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -57,4 +60,11 @@ rm -f "$wheels"/durable_streams_sdk-*.whl
 
 step "W1–W5 → $out"
 cd /tmp  # import the installed wheel, never the source tree
-DS_SDK_BUILD=release "$venv/bin/python" "$here/bench.py" --workload all --api both --out "$out" ${pass[@]+"${pass[@]}"}
+for ((i = 1; i <= runs; i++)); do
+  [[ $runs -gt 1 ]] && step "run $i of $runs"
+  DS_SDK_BUILD=release "$venv/bin/python" "$here/bench.py" --workload all --api both --out "$out" ${pass[@]+"${pass[@]}"}
+done
+if [[ $runs -gt 1 ]]; then
+  step "median of $runs runs (spread: min–max); uname: $(uname -srm), $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$venv/bin/python" "$here/bench.py" median "$out"
+fi
