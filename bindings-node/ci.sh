@@ -29,10 +29,9 @@ step "type check: tsc --noEmit (test/types/usage.mts against lib/index.d.ts)"
 npx tsc --noEmit -p tsconfig.json
 echo "types: ok"
 
-step "npm pack"
-tarball="$(npm pack --pack-destination "$work" --silent | tail -n 1)"
-tarball="$work/$tarball"
-ls -l "$tarball"
+step "npm pack: the main package and the linux-x64-gnu platform package (scripts/release.sh node-pack)"
+DIST="$work" bash "$repo/scripts/release.sh" node-pack
+tarball="$(ls "$work"/node/durable-streams-sdk-[0-9]*.tgz) $(ls "$work"/node/durable-streams-sdk-linux-x64-gnu-*.tgz)"
 
 step "install the tarball into a fresh directory"
 app="$work/app"
@@ -40,7 +39,8 @@ mkdir -p "$app"
 cat > "$app/package.json" <<'JSON'
 { "name": "ds-node-ci-app", "version": "0.0.0", "private": true, "type": "module" }
 JSON
-(cd "$app" && npm install --no-audit --no-fund --no-package-lock "$tarball")
+# shellcheck disable=SC2086  # two tarballs; the other platforms' optional packages are skipped
+(cd "$app" && npm install --no-audit --no-fund --no-package-lock $tarball)
 cp -R "$here/test" "$app/test"
 installed="$(cd "$app" && node -p "require('path').dirname(require.resolve('durable-streams-sdk/package.json'))")"
 echo "installed package: $installed"

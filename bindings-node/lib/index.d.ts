@@ -243,6 +243,30 @@ export declare class Producer {
   readonly epoch: number
   /** The sequence number the next batch will get. */
   readonly nextSeq: number
+  /** What the producer did so far (see ProducerStats). */
+  stats(): ProducerStats
+}
+
+export interface ProducerStats {
+  /** Messages handed to the producer (buffered, waiting or stored). */
+  messagesEnqueued: number
+  /** Messages and body bytes in requests sent, repeats included. */
+  messagesSent: number
+  bytesSent: number
+  /** Messages and body bytes the server stored. */
+  messagesAcked: number
+  bytesAcked: number
+  batches: number
+  requests: number
+  /** Requests repeated after a transient failure. */
+  retries: number
+  /** Requests repeated because they overtook their predecessor (409). */
+  sequenceGaps: number
+  inFlight: number
+  /** Memory held for messages not stored yet. */
+  bufferedBytes: number
+  /** The last failure, transient ones included (`CODE: message`). */
+  lastError?: string
 }
 
 export interface ConsumerOptions extends SignalOption, HeadersOption {

@@ -364,6 +364,12 @@ class Producer extends Owned {
     return this._n.nextSeq
   }
 
+  /** Messages/bytes enqueued, sent and acknowledged, batches, requests, retries, in flight,
+   * buffered bytes, last error. */
+  stats() {
+    return this._n.stats()
+  }
+
   async _shutdown() {
     await this.detach().catch(() => {})
   }

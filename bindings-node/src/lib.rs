@@ -9,8 +9,10 @@ mod client;
 mod consumer;
 mod convert;
 mod error;
+mod logging;
 mod producer;
 mod read;
+mod stats;
 mod stream;
 mod task;
 

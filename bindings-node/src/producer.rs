@@ -192,4 +192,11 @@ impl NativeProducer {
     pub fn next_seq(&self) -> i64 {
         self.inner.next_seq() as i64
     }
+
+    /// Messages/bytes enqueued, sent, acknowledged; batches, requests, retries, in flight,
+    /// buffered bytes, last error.
+    #[napi]
+    pub fn stats(&self) -> crate::stats::ProducerStats {
+        self.inner.stats().into()
+    }
 }

@@ -6,9 +6,11 @@ mod client;
 mod consumer;
 mod convert;
 mod errors;
+mod logging;
 mod producer;
 mod read;
 mod rt;
+mod stats;
 mod stream;
 
 use pyo3::prelude::*;
@@ -46,5 +48,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::ConsumerEvent>()?;
     m.add_class::<consumer::ConsumerResult>()?;
     m.add_class::<rt::Ready>()?;
+    logging::register(m)?;
     Ok(())
 }

@@ -290,6 +290,12 @@ impl Producer {
 
 #[pymethods]
 impl Producer {
+    /// Messages and bytes enqueued/sent/acknowledged, batches, requests, retries, in
+    /// flight, buffered bytes, last error (a dict; the core's `ProducerStats`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        crate::stats::producer_stats(py, &self.h.p.stats())
+    }
+
     /// Enqueue one message (`bytes`/`str`; on a JSON stream the text of one JSON value).
     /// With `ack=True`, returns an `AppendAck`.
     #[pyo3(signature = (data, *, ack=false))]
@@ -396,6 +402,12 @@ impl AsyncProducer {
 
 #[pymethods]
 impl AsyncProducer {
+    /// Messages and bytes enqueued/sent/acknowledged, batches, requests, retries, in
+    /// flight, buffered bytes, last error (a dict; the core's `ProducerStats`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        crate::stats::producer_stats(py, &self.h.p.stats())
+    }
+
     /// Queue one message; the awaitable resolves once queued (waiting only for buffer
     /// room). With `ack=True` it resolves to an `AppendAck` to await for durability.
     #[pyo3(signature = (data, *, ack=false))]

@@ -306,6 +306,16 @@ pub(crate) enum Outcome {
     Failed { error: Error, connect_failed: bool },
 }
 
+impl Outcome {
+    /// Why it may be repeated, for the retry log line (a status or an error code).
+    fn reason(&self) -> String {
+        match self {
+            Outcome::Response(r) => crate::trace::reason_of_status(r.status().as_u16()),
+            Outcome::Failed { error, .. } => crate::trace::reason_of_error(error),
+        }
+    }
+}
+
 impl ClientInner {
     /// The pool for this process (rebuilt once in a forked child).
     fn http(&self) -> Result<reqwest::Client> {
@@ -331,7 +341,9 @@ impl ClientInner {
                     Outcome::Failed { error, .. } => Err(error),
                 };
             }
-            tokio::time::sleep(self.retry.backoff(retry, retry_after)).await;
+            let delay = self.retry.backoff(retry, retry_after);
+            crate::trace::retry(req.method.as_str(), req.url.path(), retry + 1, &outcome.reason(), delay);
+            tokio::time::sleep(delay).await;
             retry += 1;
         }
     }
@@ -388,10 +400,17 @@ impl ClientInner {
         } else if let Some(body) = &req.body {
             builder = builder.body(body.clone());
         }
-        Ok(match builder.send().await {
+        let started = std::time::Instant::now();
+        let outcome = match builder.send().await {
             Ok(r) => Outcome::Response(r),
             Err(e) => Outcome::Failed { connect_failed: e.is_connect(), error: transport_error(e, req.url) },
-        })
+        };
+        let status = match &outcome {
+            Outcome::Response(r) => Ok(r.status().as_u16()),
+            Outcome::Failed { error, .. } => Err(error),
+        };
+        crate::trace::request(req.method.as_str(), req.url.path(), status, started.elapsed());
+        Ok(outcome)
     }
 
     fn classify(&self, req: &Request<'_>, outcome: &Outcome) -> (bool, Option<Duration>) {
@@ -418,7 +437,9 @@ impl ClientInner {
 pub(crate) fn transport_error(e: reqwest::Error, url: &Url) -> Error {
     let cause = network_cause(&e);
     let why = cause_text(cause);
-    let err = if e.is_timeout() {
+    let err = if e.is_timeout() && e.is_connect() {
+        Error::new(ErrorKind::Timeout, format!("cannot connect to {url}: timed out (connect timeout)"))
+    } else if e.is_timeout() {
         Error::new(ErrorKind::Timeout, format!("request to {url} timed out"))
     } else if e.is_connect() {
         Error::new(ErrorKind::Network, format!("cannot connect to {url}: {why}"))

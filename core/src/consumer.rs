@@ -78,6 +78,7 @@ pub struct Consumer {
     finished: bool,
     backoff: RetryPolicy,
     queued: VecDeque<ConsumerEvent>,
+    stats: Arc<crate::stats::ConsumerCells>,
     wait_before_reconnect: Option<Duration>,
 }
 
@@ -107,6 +108,7 @@ impl Consumer {
             finished: false,
             backoff,
             queued: VecDeque::new(),
+            stats: Default::default(),
             wait_before_reconnect: None,
         })
     }
@@ -115,6 +117,11 @@ impl Consumer {
     /// event accepts the previous batch). Persist it to resume later.
     pub fn checkpoint(&self) -> &Offset {
         &self.checkpoint
+    }
+
+    /// Batches, bytes, reconnects, checkpoint, last error ([`crate::stats`]).
+    pub fn stats(&self) -> crate::stats::ConsumerStats {
+        self.stats.snapshot(self.checkpoint.as_str())
     }
 
     /// Next event; `Ok(None)` once the stream is closed (or caught up with `live: Off`).
@@ -149,9 +156,11 @@ impl Consumer {
                     }
                     if !chunk.partial {
                         self.checkpoint = chunk.next_offset.clone();
+                        crate::trace::checkpoint(self.stream.url().path(), self.checkpoint.as_str());
                     }
                     let (up, closed, offset) = (chunk.up_to_date, chunk.stream_closed, chunk.next_offset.clone());
                     if chunk.has_data() {
+                        self.stats.batch(chunk.data.len());
                         self.queued.push_back(ConsumerEvent::Batch(chunk));
                     }
                     if closed {
@@ -177,6 +186,8 @@ impl Consumer {
                     let retry_in = self.backoff.backoff(self.failures, None);
                     self.failures = self.failures.saturating_add(1);
                     self.wait_before_reconnect = Some(retry_in);
+                    self.stats.reconnect(&e);
+                    crate::trace::reconnect(self.stream.url().path(), self.failures, &crate::trace::reason_of_error(&e), retry_in);
                     return Ok(Some(ConsumerEvent::Reconnecting { error: e, retry_in }));
                 }
             }
@@ -187,8 +198,9 @@ impl Consumer {
     pub fn spawn(self, handler: Arc<dyn ConsumerHandler>) -> ConsumerHandle {
         let (control_tx, control_rx) = watch::channel(Control::Run);
         let checkpoint = Arc::new(Mutex::new(self.checkpoint.clone()));
+        let stats = self.stats.clone();
         let task = crate::runtime::spawn(drive(self, handler, control_rx, checkpoint.clone()));
-        ConsumerHandle { control: control_tx, checkpoint, task: Some(task) }
+        ConsumerHandle { control: control_tx, checkpoint, stats, task: Some(task) }
     }
 }
 
@@ -243,6 +255,7 @@ pub enum ConsumerEnd {
 pub struct ConsumerHandle {
     control: watch::Sender<Control>,
     checkpoint: Arc<Mutex<Offset>>,
+    stats: Arc<crate::stats::ConsumerCells>,
     task: Option<JoinHandle<Result<ConsumerEnd>>>,
 }
 
@@ -282,6 +295,11 @@ impl ConsumerHandle {
     /// The offset after the last batch the handler accepted.
     pub fn checkpoint(&self) -> Offset {
         self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// [`Consumer::stats`], with the checkpoint the handler accepted.
+    pub fn stats(&self) -> crate::stats::ConsumerStats {
+        self.stats.snapshot(self.checkpoint().as_str())
     }
 
     /// Stop fetching after the batch in hand (the connection may stay open, idle).

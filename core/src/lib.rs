@@ -48,9 +48,11 @@ mod offset;
 mod producer;
 mod read;
 mod retry;
+pub mod stats;
 pub mod runtime;
 mod status;
 mod stream;
+pub mod trace;
 
 pub use client::{Client, ClientBuilder, SentValues};
 pub use consumer::{Consumer, ConsumerController, ConsumerEnd, ConsumerEvent, ConsumerHandle, ConsumerHandler, ConsumerOptions, Decision};

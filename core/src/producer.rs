@@ -289,6 +289,7 @@ struct Shared {
     requests: AtomicU64,
     gaps: AtomicU64,
     failures: AtomicU64,
+    stats: crate::stats::ProducerCells,
     buffer_limit: usize,
     max_batch_items: usize,
     max_batch_bytes: usize,
@@ -456,6 +457,7 @@ impl Producer {
             requests: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            stats: Default::default(),
             buffer_limit: opts.buffer_limit_bytes,
             max_batch_items: opts.max_batch_items,
             max_batch_bytes: opts.max_batch_bytes,
@@ -584,6 +586,14 @@ impl Producer {
             sequence_gaps: s.gaps.load(Ordering::Relaxed),
             failures: s.failures.load(Ordering::Relaxed),
         }
+    }
+
+    /// Messages, bytes, batches, retries, in flight, buffered, last error ([`crate::stats`]).
+    pub fn stats(&self) -> crate::stats::ProducerStats {
+        let s = &self.handle.shared;
+        let (enqueued, buffered) = { let st = s.lock(); (st.reserved, st.buffered) };
+        let c = self.counters();
+        s.stats.snapshot(enqueued, buffered, c.requests, c.failures, c.sequence_gaps)
     }
 
     fn kind(&self) -> u8 {
@@ -868,6 +878,7 @@ impl Driver {
                 _ => None,
             };
             let retry_at = self.batches.iter().filter(|b| b.state == BatchState::Retry).filter_map(|b| b.retry_at).min();
+            shared.stats.in_flight.store(self.in_flight.len() as u64, Ordering::Relaxed);
             tokio::select! {
                 _ = shared.wake.notified() => {}
                 Some((ordinal, epoch, outcome)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
@@ -1054,6 +1065,7 @@ impl Driver {
             b.sent_as_front = front;
             b.first_sent.get_or_insert(now);
             self.shared.requests.fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.sent(b.count, b.body.len());
             let (taken, next) = oneshot::channel();
             let order = SendOrder { after: self.last_taken.replace(next), taken };
             let fut = deliver(
@@ -1087,6 +1099,8 @@ impl Driver {
                 }
                 let b = &mut self.batches[idx];
                 b.state = BatchState::Done;
+                self.shared.stats.stored(b.count, b.body.len());
+                crate::trace::batch(self.stream.url().path(), epoch, b.seq, b.count, b.body.len(), b.failures + 1);
                 let acked = Acked { next_offset, duplicate, epoch, seq: b.seq };
                 for ack in b.acks.drain(..) {
                     let _ = ack.send(Ok(acked.clone()));
@@ -1149,6 +1163,8 @@ impl Driver {
                 b.failures = b.failures.saturating_add(1);
                 b.state = BatchState::Retry;
                 b.retry_at = Some(now + pause.min(deadline - now));
+                self.shared.stats.error(&error);
+                crate::trace::batch_retry(self.stream.url().path(), b.seq, b.failures, &crate::trace::reason_of_error(&error), pause);
                 // The batches sent behind it will come back as gaps; fewer in flight
                 // while the connection is troubled means fewer of those.
                 self.window = (self.window / 2).max(1);
@@ -1200,6 +1216,7 @@ impl Driver {
             return;
         }
         self.failed = Some(err.clone());
+        self.shared.stats.error(&err);
         self.in_flight = FuturesUnordered::new();
         let (mut pending, waiting) = {
             let mut st = self.shared.lock();

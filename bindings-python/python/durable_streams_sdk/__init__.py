@@ -30,6 +30,7 @@ from ._native import (
     __version__,
 )
 from .consumer import AsyncConsumer, Consumer, Live
+from . import _logging
 from .errors import (
     DurableStreamError,
     StreamNotFoundError,
@@ -114,3 +115,5 @@ __all__ = [
     "CallbackFailedError",
     "InternalError",
 ]
+
+_logging.start()  # core log records -> logging.getLogger("durable_streams_sdk")

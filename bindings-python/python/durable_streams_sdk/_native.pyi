@@ -12,6 +12,9 @@ def error_table_json() -> str: ...
 __version__: str
 __all__ = [
     "error_table_json",
+    "_log_install",
+    "_log_set_level",
+    "_log_take",
     "Acked",
     "AppendAck",
     "AppendResult",
@@ -436,6 +439,8 @@ class AppendAck:
 class Producer:
     """Idempotent, batching producer (blocking). ``with`` flushes and detaches on exit."""
 
+    def stats(self) -> dict[str, int | str | None]: ...
+
     @overload
     def append(self, data: _Data, *, ack: Literal[False] = False) -> None: ...
     @overload
@@ -473,6 +478,8 @@ class Producer:
 @final
 class AsyncProducer:
     """Idempotent, batching producer (asyncio). ``async with`` flushes and detaches on exit."""
+
+    def stats(self) -> dict[str, int | str | None]: ...
 
     @overload
     def append(self, data: _Data, *, ack: Literal[False] = False) -> Awaitable[None]: ...
@@ -569,3 +576,8 @@ class Ready:
     def __await__(self) -> Self: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
+
+# The logging bridge (durable_streams_sdk/_logging.py drives it).
+def _log_install(level: int) -> bool: ...
+def _log_set_level(level: int) -> None: ...
+def _log_take(timeout: float) -> list[tuple[str, int, str]]: ...

@@ -263,6 +263,7 @@ impl ReadSession {
                     if self.phase != Phase::Done && e.is_transient() && self.failures < retry.max_retries {
                         let wait = retry.backoff(self.failures, None);
                         self.failures += 1;
+                        crate::trace::reconnect(self.stream.url().path(), self.failures, &crate::trace::reason_of_error(&e), wait);
                         tokio::time::sleep(wait).await;
                         continue;
                     }
@@ -427,7 +428,10 @@ impl ReadSession {
                     }
                     // Back off so a server that keeps hanging up is not hammered.
                     let wait = self.stream.client.inner.retry.backoff(self.sse_young_deaths - 1, None);
+                    crate::trace::reconnect(self.stream.url().path(), self.sse_young_deaths, "sse_ended_early", wait);
                     tokio::time::sleep(wait).await;
+                } else {
+                    crate::trace::reconnect(self.stream.url().path(), 1, "sse_ended", Duration::ZERO);
                 }
                 Ok(None)
             }
