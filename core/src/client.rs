@@ -448,7 +448,8 @@ pub(crate) fn transport_error(e: reqwest::Error, url: &Url) -> Error {
     } else {
         Error::new(ErrorKind::Network, format!("request to {url} failed: {why}"))
     };
-    err.with_cause(cause).with_source(e)
+    // reqwest's own text names the URL it sent, query included (dynamic params may be tokens).
+    err.with_cause(cause).with_source(e.without_url())
 }
 
 /// What a transport failure was, from the innermost error that says so: users need

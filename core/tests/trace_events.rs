@@ -58,3 +58,22 @@ async fn retries_are_logged_and_secrets_never_are() {
     let leaked: Vec<_> = lines.iter().filter(|l| l.contains(SECRET) || l.contains("Bearer") || l.contains("token=")).collect();
     assert!(leaked.is_empty(), "{leaked:#?}");
 }
+
+/// A network error's text (its whole source chain) never shows a query value either.
+#[tokio::test]
+async fn network_errors_carry_no_query_value() {
+    let client = durable_streams_sdk::Client::builder("http://127.0.0.1:9")
+        .retry_policy(durable_streams_sdk::RetryPolicy::none())
+        .dynamic_param("token", || async { Ok(SECRET.to_string()) })
+        .build()
+        .unwrap();
+    let e = client.stream("/x").unwrap().head().await.unwrap_err();
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(&e);
+    while let Some(err) = next {
+        text.push_str(&format!(" | {err}"));
+        next = err.source();
+    }
+    assert!(text.contains("connection refused"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
+}
