@@ -86,12 +86,19 @@ DURABLE_STREAMS_SDK_NODE="$installed" node "$repo/tests/runner/conformance.mjs" 
 conf_rc=${PIPESTATUS[0]}
 set -e
 
+step "chaos run (tests/chaos/chaos_node.mjs: producer and live reader through the chaos proxy)"
+set +e
+DURABLE_STREAMS_SDK_NODE="$installed" node "$repo/tests/chaos/chaos_node.mjs" 2>&1 | tee "$work/chaos.log"
+chaos_rc=${PIPESTATUS[0]}
+set -e
+
 step "summary (bindings-node)"
 tests_line="$(grep -E '^ℹ (tests|pass|fail) ' "$work/node-test.log" | tr '\n' ' ')"
 conf_line="$(grep -E '^conformance:' "$work/conformance.log" | tail -n 1)"
 echo "node:test   : ${tests_line:-no summary} (exit $test_rc)"
 echo "conformance : ${conf_line:-no summary} (exit $conf_rc)"
-if [[ $test_rc -ne 0 || $conf_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' "$work/conformance.log"; then
+grep -E '^summary: chaos' "$work/chaos.log" || echo "summary: chaos (node): 0 passed, 1 failed, 0 skipped (no result, exit $chaos_rc)"
+if [[ $test_rc -ne 0 || $conf_rc -ne 0 || $chaos_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' "$work/conformance.log"; then
   echo "bindings-node: FAILED"
   exit 1
 fi

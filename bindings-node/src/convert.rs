@@ -71,7 +71,8 @@ pub fn positive_ms(field: &'static str, ms: f64) -> napi::Result<Duration> {
     if !(ms.is_finite() && ms > 0.0) {
         return Err(error::invalid_argument(field, "must be > 0"));
     }
-    Ok(Duration::from_secs_f64(ms / 1e3))
+    // Finite is not enough: beyond Duration's range from_secs_f64 panics.
+    Duration::try_from_secs_f64(ms / 1e3).map_err(|_| error::invalid_argument(field, "too large"))
 }
 
 pub fn offset(o: Option<String>) -> napi::Result<Offset> {
