@@ -88,7 +88,7 @@ set -e
 
 step "chaos run (tests/chaos/chaos_node.mjs: producer and live reader through the chaos proxy)"
 set +e
-DURABLE_STREAMS_SDK_NODE="$installed" node "$repo/tests/chaos/chaos_node.mjs" 2>&1 | tee "$work/chaos.log"
+DURABLE_STREAMS_SDK_NODE="$installed" node "$repo/tests/chaos/chaos_node.mjs" 2>&1 | tee "$work/chaos.log" | grep -v '^summary: ' # printed once, below
 chaos_rc=${PIPESTATUS[0]}
 set -e
 
