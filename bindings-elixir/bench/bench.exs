@@ -1,8 +1,9 @@
-# W1, W4 and W5 of bench/README.md through the Elixir binding (client "elixir-binding").
-#   mix run bench/bench.exs -- [--quick] [--out FILE] [--workload w1|w4|w5|all] [--server node|rust]
+# W1–W5 of bench/README.md through the Elixir binding (client "elixir-binding").
+#   mix run bench/bench.exs -- [--quick] [--out FILE] [--workload w1|w2|w3|w4|w5|all] [--server node|rust]
 # Servers, the W4/W5 writer: the Rust benchmark's own helpers (target/release/ds-bench), so the
 # traffic is the same as the core's. Prints the same JSON result line (schema 1).
 alias DurableStreams.{Client, Stream, Writer, Reader}
+import Bitwise
 
 defmodule B do
   @repo Path.expand("../..", __DIR__)
@@ -108,6 +109,20 @@ defmodule B do
     end
   end
 
+  # Read a whole stream in catch-up mode: {bytes, messages} taken.
+  def drain(stream) do
+    {:ok, r} = Reader.open(stream, offset: "-1", live: false)
+    drain_loop(r, 0, 0)
+  end
+
+  defp drain_loop(r, bytes, msgs) do
+    case Reader.next(r) do
+      {:ok, chunk} -> drain_loop(r, bytes + byte_size(chunk.data || ""), msgs + length(chunk.messages || []))
+      :end -> {bytes, msgs}
+      other -> raise "read ended: #{inspect(other)}"
+    end
+  end
+
   def writer(url, prefix, args) do
     Port.open({:spawn_executable, ds_bench()},
       [:binary, :exit_status, args: ["writer", "--server-url", url, "--stream-prefix", prefix] ++ args])
@@ -148,6 +163,43 @@ if wl in ["all", "w1"] do
   emit.(B.line("W1", nil, server_name, %{"messages" => n, "msg_size" => 100, "batch_items" => 100, "batch_bytes" => 1_048_576,
     "linger_ms" => 5.0, "in_flight" => 5, "api" => "Writer.append/2 (GenServer call per message)"},
     got == n, "#{got}/#{n} read back", n, el, u, s, nil))
+  Writer.close(w)
+  B.stop(port)
+end
+
+if wl in ["all", "w2"] do
+  # Catch-up read of a large binary stream, filled with 1 MiB appends; 3 timed reads after
+  # one untimed warm-up, as the core's W2.
+  mib = if quick, do: 64, else: 1024
+  {port, url} = B.server(server_kind)
+  client = Client.new(url)
+  {:ok, stream} = Stream.create(Client.stream(client, "/bench/#{run_id}/w2"), content_type: "application/octet-stream")
+  block = :binary.copy("x", 1 <<< 20)
+  for _ <- 1..mib, do: ({:ok, _} = Stream.append(stream, block))
+  _ = B.drain(stream)
+  {results, el, u, s} = B.timed(fn -> for _ <- 1..3, do: B.drain(stream) end)
+  bytes = results |> Enum.map(&elem(&1, 0)) |> Enum.sum()
+  l = B.line("W2", nil, server_name, %{"mib" => mib, "reads" => 3}, bytes == 3 * mib * (1 <<< 20),
+    "#{bytes} bytes read", bytes / (1 <<< 20), el, u, s, nil)
+  emit.(Map.put(l, "unit", "MiB/s"))
+  B.stop(port)
+end
+
+if wl in ["all", "w3"] do
+  # Iterate every message of a JSON stream (decoded to Elixir terms in the NIF); 3 timed reads.
+  n = if quick, do: 100_000, else: 1_000_000
+  {port, url} = B.server(server_kind)
+  client = Client.new(url)
+  {:ok, stream} = Stream.create(Client.stream(client, "/bench/#{run_id}/w3"), content_type: "application/json")
+  {:ok, w} = Writer.start_link(stream: stream, producer_id: "w3", max_batch_size: 10_000)
+  0..(n - 1) |> Enum.chunk_every(1000) |> Enum.each(fn ids -> :ok = Writer.append_many(w, Enum.map(ids, &B.msg(&1, 100))) end)
+  :ok = Writer.flush(w)
+  _ = B.drain(stream)
+  {results, el, u, s} = B.timed(fn -> for _ <- 1..3, do: B.drain(stream) end)
+  got = results |> Enum.map(&elem(&1, 1)) |> Enum.sum()
+  l = B.line("W3", nil, server_name, %{"messages" => n, "msg_size" => 100, "reads" => 3}, got == 3 * n,
+    "#{got}/#{3 * n} messages", got, el, u, s, nil)
+  emit.(Map.put(l, "unit", "items/s"))
   Writer.close(w)
   B.stop(port)
 end

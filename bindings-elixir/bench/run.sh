@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# W1, W4 (long-poll and SSE) and W5 of bench/README.md: the Rust core (ds-bench) and the
+# W1–W5 of bench/README.md: the Rust core (ds-bench) and the
 # Elixir binding, in one run, on the same kind of fresh server, then one table.
 #
 #   bash bindings-elixir/bench/run.sh [--quick] [--server node|rust]
@@ -24,7 +24,7 @@ out="$here/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 (cd "$repo" && cargo build --release -p ds-bench -p durable-streams-elixir)
 (cd "$repo/bindings-elixir" && MIX_ENV=prod DS_SKIP_CARGO=1 mix compile)
 
-for w in w1 w4 w5; do
+for w in w1 w2 w3 w4 w5; do
   "$target/release/ds-bench" "$w" --server "$server" --out "$out" ${quick[@]+"${quick[@]}"}
 done
 (cd "$repo/bindings-elixir" && MIX_ENV=prod DS_NIF_PATH="$target/release/libdurable_streams_nif" \
