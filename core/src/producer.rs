@@ -865,6 +865,9 @@ impl Driver {
         loop {
             self.pull();
             self.dispatch();
+            // Before any waiter is answered: a caller reading stats right after its flush
+            // returns must see the requests that just landed as no longer in flight.
+            shared.stats.in_flight.store(self.in_flight.len() as u64, Ordering::Relaxed);
             self.settle_waiters();
             if self.closing.is_some() && self.idle() {
                 self.finish_close().await;
@@ -878,7 +881,6 @@ impl Driver {
                 _ => None,
             };
             let retry_at = self.batches.iter().filter(|b| b.state == BatchState::Retry).filter_map(|b| b.retry_at).min();
-            shared.stats.in_flight.store(self.in_flight.len() as u64, Ordering::Relaxed);
             tokio::select! {
                 _ = shared.wake.notified() => {}
                 Some((ordinal, epoch, outcome)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
