@@ -161,11 +161,6 @@ impl ErrorInfo {
         }
         info
     }
-
-    /// This error's row of the table.
-    pub fn table_class(&self) -> &'static ErrorClass {
-        error_class(self.code)
-    }
 }
 
 /// The message with its cause chain, so a flattened error still says why.

@@ -24,5 +24,5 @@ mod task;
 pub use consumer::{ConsumerEvents, ConsumerRun};
 pub use errors::{ERROR_TABLE, ErrorClass, ErrorInfo, ROOT, error_class, error_table_json};
 pub use naming::Naming;
-pub use read::{Position, READ_AHEAD, ReadHandle};
+pub use read::{Position, ReadHandle};
 pub use task::{Task, catch_panic, guard, spawn, spawn_detached};

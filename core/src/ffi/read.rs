@@ -44,7 +44,7 @@ pub struct ReadHandle {
 }
 
 /// How many chunks a handle reads ahead of its caller.
-pub const READ_AHEAD: usize = 8;
+const READ_AHEAD: usize = 8;
 
 impl ReadHandle {
     pub fn new(session: ReadSession) -> ReadHandle {
