@@ -10,6 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 lib="$target/debug/libdurable_streams_uniffi.so"
+logs="$here/kotlin/target"  # the runners' logs (ignored by git, like every target dir)
 step() { printf '\n==> %s\n' "$*"; }
 status=0
 
@@ -22,20 +23,29 @@ step "cargo build -p durable-streams-sdk-uniffi --features bindgen (cdylib + sta
 cargo build --locked -p durable-streams-sdk-uniffi --features bindgen
 
 step "generate Kotlin and Swift from the built library"
-gen_kt="$here/kotlin/target/generated-sources/uniffi"
+gen_kt="$here/kotlin/sdk/target/generated-sources/uniffi"
 gen_swift="$here/swift/Sources/DurableStreamsFFI"
 rm -rf "$gen_kt" "$gen_swift"
 "$target/debug/uniffi-bindgen" generate --library "$lib" --language kotlin --out-dir "$gen_kt" --no-format
 "$target/debug/uniffi-bindgen" generate --library "$lib" --language swift --out-dir "$gen_swift" --no-format
 find "$gen_kt" "$gen_swift" -type f | sed "s|$here/||"
 
-step "Kotlin: mvn test (JUnit 5 against the reference server)"
+mkdir -p "$logs"
+python3 "$here/kotlin/sdk/src/readme/extract.py" "$here/README.md" \
+  "$here/kotlin/sdk/target/generated-test-sources/readme/ReadmeQuickStart.kt"
+step "Kotlin: mvn package (library jar + JUnit 5 against the reference server, adapter jar)"
 cd "$here/kotlin"
 set +e
 mvn -q -B -Dnative.dir="$target/debug" package 2>&1 | tail -n 80
 mvn_rc=${PIPESTATUS[0]}
 set -e
-read -r jt jf je js < <(python3 - "$here/kotlin/target/surefire-reports" <<'PY'
+# The published jar is the library alone: the adapter (and the benchmark) are modules of their own.
+lib_jar="$here/kotlin/sdk/target/durable-streams-sdk-0.1.0.jar"
+if [[ $mvn_rc -eq 0 ]] && jar tf "$lib_jar" | grep -E 'conformance/|bench/'; then
+  echo "library jar $lib_jar contains adapter or benchmark classes" >&2
+  status=1
+fi
+read -r jt jf je js < <(python3 - "$here/kotlin/sdk/target/surefire-reports" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 t = f = e = s = 0
 for p in glob.glob(sys.argv[1] + "/TEST-*.xml"):
@@ -51,11 +61,11 @@ conf_line=""
 if [[ -x "$repo/tests/adapters/kotlin" ]]; then
   step "conformance runner through tests/adapters/kotlin (prebuilt jar)"
   set +e
-  node "$repo/tests/runner/conformance.mjs" --adapter "$repo/tests/adapters/kotlin" > "$here/kotlin/target/conformance.log" 2>&1
+  node "$repo/tests/runner/conformance.mjs" --adapter "$repo/tests/adapters/kotlin" > "$logs/conformance.log" 2>&1
   conf_rc=$?
   set -e
-  grep -E '^(FAIL|conformance:)' "$here/kotlin/target/conformance.log" || true
-  conf_line="$(grep -E '^conformance:' "$here/kotlin/target/conformance.log" | tail -n 1)"
+  grep -E '^(FAIL|conformance:)' "$logs/conformance.log" || true
+  conf_line="$(grep -E '^conformance:' "$logs/conformance.log" | tail -n 1)"
   if [[ $conf_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' <<<"$conf_line"; then status=1; fi
 fi
 
@@ -66,10 +76,10 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$venv/bin/pip" install -q tree-sitter tree-sitter-swift
 fi
 set +e
-"$venv/bin/python" "$here/swift/check_swift.py" "$here/swift" "$here/README.md" | tee "$here/kotlin/target/swift-check.log"
+"$venv/bin/python" "$here/swift/check_swift.py" "$here/swift" "$here/README.md" | tee "$logs/swift-check.log"
 swift_rc=${PIPESTATUS[0]}
 set -e
-swift_line="$(grep -E '^Swift checks:' "$here/kotlin/target/swift-check.log" | tail -n 1)"
+swift_line="$(grep -E '^Swift checks:' "$logs/swift-check.log" | tail -n 1)"
 [[ $swift_rc -ne 0 || -z "$swift_line" ]] && status=1
 
 step "summary (bindings-uniffi)"

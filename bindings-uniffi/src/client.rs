@@ -54,6 +54,9 @@ pub struct ClientOptions {
     pub request_timeout_ms: Option<u64>,
     #[uniffi(default)]
     pub live_idle_timeout_ms: Option<u64>,
+    /// Ask for gzip/deflate-compressed read responses (the core's default: yes).
+    #[uniffi(default)]
+    pub compression: Option<bool>,
 }
 
 #[derive(uniffi::Object)]
@@ -93,6 +96,9 @@ impl Client {
             }
             if let Some(ms) = options.live_idle_timeout_ms {
                 b = b.live_idle_timeout(Duration::from_millis(ms));
+            }
+            if let Some(c) = options.compression {
+                b = b.compression(c);
             }
             Ok(Arc::new(Client { inner: b.build()? }))
         })

@@ -22,6 +22,8 @@ pub use read::ReadSession;
 
 uniffi::setup_scaffolding!("durable_streams");
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use durable_streams_sdk::ffi;
 
 /// The core's error table as JSON (rows: code, name, parent, details, doc).
@@ -36,13 +38,45 @@ pub fn sdk_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// How many of this binding's async calls have work on the shared runtime right now.
+/// Diagnostics: the tests watch it fall when a cancelled coroutine's Rust task is
+/// aborted (not merely abandoned and left running).
+#[uniffi::export]
+pub fn live_operations() -> u64 {
+    LIVE.load(Ordering::SeqCst) as u64
+}
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counted in [`LIVE`] from spawn until the spawned future is dropped (done or aborted).
+struct Live;
+
+impl Live {
+    fn start() -> Live {
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Live
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Run `fut` on the shared runtime; a dropped caller aborts it.
 async fn run<T, F>(fut: F) -> Result<T, FfiError>
 where
     F: std::future::Future<Output = durable_streams_sdk::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    ffi::spawn(fut).await.map_err(FfiError::from)
+    let live = Live::start();
+    ffi::spawn(async move {
+        let _live = live;
+        fut.await
+    })
+    .await
+    .map_err(FfiError::from)
 }
 
 /// Run a synchronous entry point with panics turned into `INTERNAL` errors.

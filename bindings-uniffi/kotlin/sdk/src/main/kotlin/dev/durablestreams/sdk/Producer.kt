@@ -33,16 +33,25 @@ class Producer internal constructor(private val native: NativeProducer) : AutoCl
     /** Enqueue without waiting, or throw [BufferFullException] at the buffer limit. */
     fun tryAppend(data: ByteArray) = native { native.tryAppend(data) }
 
-    /** Enqueue, suspending while the buffer limit is reached (back-pressure). */
+    /**
+     * Enqueue, suspending while the buffer limit is reached (back-pressure). The
+     * message's place is fixed by the call: cancelling the wait does not withdraw it.
+     */
     suspend fun send(data: ByteArray) = native { native.append(data) }
 
-    /** Enqueue now and get the message's acknowledgement as a [Deferred]. */
+    /**
+     * Enqueue now and get the message's acknowledgement as a [Deferred]. Cancelling the
+     * Deferred stops waiting for it, not the message.
+     */
     fun appendAsync(data: ByteArray): Deferred<Acked> {
         val handle = native { native.appendWithAck(data) }
         return acks.async(start = CoroutineStart.UNDISPATCHED) { handle.use { native { it.wait() } } }
     }
 
-    /** Wait until everything enqueued so far is stored; throws if any of it was lost. */
+    /**
+     * Wait until everything enqueued so far is stored; throws if any of it was lost.
+     * Cancelling the wait leaves the batches going out.
+     */
     suspend fun flush() = native { native.flush() }
 
     /** Flush, then close the stream (appending [data] as its final message). */

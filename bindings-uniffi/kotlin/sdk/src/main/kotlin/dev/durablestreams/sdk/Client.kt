@@ -38,6 +38,8 @@ class Client(
     connectTimeoutMs: Long? = null,
     requestTimeoutMs: Long? = null,
     liveIdleTimeoutMs: Long? = null,
+    /** Ask for gzip/deflate-compressed read responses (worth it off loopback). */
+    compression: Boolean = true,
 ) : AutoCloseable {
     internal val native: NativeClient = native {
         NativeClient(
@@ -54,6 +56,7 @@ class Client(
                 connectTimeoutMs = connectTimeoutMs?.toULong(),
                 requestTimeoutMs = requestTimeoutMs?.toULong(),
                 liveIdleTimeoutMs = liveIdleTimeoutMs?.toULong(),
+                compression = compression,
             ),
         )
     }
