@@ -73,7 +73,7 @@ for text in sources.values():
     declared.update(re.findall(r"\bcase\s+(?:[A-Za-z_]\w*\s*(?:\([^)]*\))?\s*,\s*)*([A-Za-z_]\w*)", text))
 blocks = re.findall(r"```swift\n(.*?)```", readme.read_text(), re.S)
 report(bool(blocks), "README has a Swift quick start")
-builtin = {"Task", "String", "Data", "print", "try", "await", "for", "in", "let", "var", "import", "DurableStreams",
+builtin = {"Task", "String", "Data", "Foundation", "UUID", "uuidString", "print", "try", "await", "for", "in", "let", "var", "import", "DurableStreams",
            "utf8", "count", "Int", "do", "catch", "if", "return", "self", "Array", "description", "async", "throws",
            "sleep", "nanoseconds", "cancel", "value", "break", "where", "is", "as", "nil", "true", "false", "first"}
 used = set()
