@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # CI for the Node binding: build (debug), type-check, pack, install the tarball into a
 # fresh directory, then run the node:test suite and the conformance runner against the
-# INSTALLED package (not this source tree).
+# INSTALLED package (not this source tree). Then the release packages: scripts/release.sh
+# node (napi build --release --strip, the main and linux-x64-gnu tarballs), installed with
+# `npm install <tgz>` into an empty project, and a smoke test through them.
+# DS_SKIP_RELEASE=1 skips the release part (it says so in its summary line).
 #
 #   bash bindings-node/ci.sh
 set -euo pipefail
@@ -92,13 +95,36 @@ DURABLE_STREAMS_SDK_NODE="$installed" node "$repo/tests/chaos/chaos_node.mjs" 2>
 chaos_rc=${PIPESTATUS[0]}
 set -e
 
+release_what="release npm packages smoke (empty project)"
+if [[ -n "${DS_SKIP_RELEASE:-}" ]]; then
+  echo "summary: $release_what: 0 passed, 0 failed, 1 skipped (DS_SKIP_RELEASE is set)" > "$work/smoke.log"
+  smoke_rc=0
+else
+  step "release packages (scripts/release.sh node)"
+  release_start=$(date +%s)
+  DIST="$work/release" bash "$repo/scripts/release.sh" node
+  step "npm install the two release tarballs into an empty project, smoke test against the reference server"
+  rapp="$work/release-app"
+  mkdir -p "$rapp"
+  echo '{ "name": "ds-release-smoke", "version": "0.0.0", "private": true, "type": "module" }' > "$rapp/package.json"
+  (cd "$rapp" && npm install --no-audit --no-fund --no-package-lock \
+    "$work"/release/node/durable-streams-sdk-[0-9]*.tgz "$work"/release/node/durable-streams-sdk-linux-x64-gnu-*.tgz)
+  cp "$here/release/smoke.mjs" "$rapp/"
+  set +e
+  (cd "$rapp" && node smoke.mjs "$repo/tests/server/ref-server.mjs") 2>&1 | tee "$work/smoke.log" | grep -v '^summary: '
+  smoke_rc=${PIPESTATUS[0]}
+  set -e
+  echo "release build + smoke: $(( $(date +%s) - release_start )) s"
+fi
+
 step "summary (bindings-node)"
 tests_line="$(grep -E '^ℹ (tests|pass|fail) ' "$work/node-test.log" | tr '\n' ' ')"
 conf_line="$(grep -E '^conformance:' "$work/conformance.log" | tail -n 1)"
 echo "node:test   : ${tests_line:-no summary} (exit $test_rc)"
 echo "conformance : ${conf_line:-no summary} (exit $conf_rc)"
 grep -E '^summary: chaos' "$work/chaos.log" || echo "summary: chaos (node): 0 passed, 1 failed, 0 skipped (no result, exit $chaos_rc)"
-if [[ $test_rc -ne 0 || $conf_rc -ne 0 || $chaos_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' "$work/conformance.log"; then
+grep -E '^summary: ' "$work/smoke.log" || echo "summary: $release_what: 0 passed, 1 failed, 0 skipped (no result, exit $smoke_rc)"
+if [[ $test_rc -ne 0 || $conf_rc -ne 0 || $chaos_rc -ne 0 || $smoke_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' "$work/conformance.log"; then
   echo "bindings-node: FAILED"
   exit 1
 fi

@@ -2,7 +2,10 @@
 # CI for the Python binding: build the abi3 wheel with maturin (debug profile), install
 # it into a fresh virtualenv, run the pytest suite against the *installed* wheel (from a
 # directory where the source package is not importable), then run the conformance suite
-# through the Python adapter (tests/adapters/python) on that same install.
+# through the Python adapter (tests/adapters/python) on that same install, then build
+# the release artifacts (scripts/release.sh python: sdist, manylinux2014 wheel checked by
+# auditwheel) and smoke-test the release wheel in a virtualenv holding nothing else.
+# DS_SKIP_RELEASE=1 skips the release part (it says so in its summary line).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -50,8 +53,30 @@ set +e
 chaos_rc=${PIPESTATUS[0]}
 set -e
 
+release_what="release wheel smoke (fresh venv)"
+smoke_log="$workdir/smoke.log"
+if [ -n "${DS_SKIP_RELEASE:-}" ]; then
+  echo "summary: $release_what: 0 passed, 0 failed, 1 skipped (DS_SKIP_RELEASE is set)" > "$smoke_log"
+  smoke_rc=0
+else
+  step "release artifacts (scripts/release.sh python)"
+  release_start=$(date +%s)
+  DIST="$workdir/dist" bash scripts/release.sh python
+  step "release wheel in a fresh virtualenv (nothing else installed), smoke test against the reference server"
+  "$py" -m venv "$workdir/release-venv"
+  # --no-index: the wheel needs nothing from PyPI.
+  "$workdir/release-venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index "$workdir"/dist/python/*.whl
+  set +e
+  (cd "$workdir" && "$workdir/release-venv/bin/python" "$root/bindings-python/release/smoke.py" "$root/tests/server/ref-server.mjs") \
+    2>&1 | tee "$smoke_log" | grep -v '^summary: '
+  smoke_rc=${PIPESTATUS[0]}
+  set -e
+  echo "release build + smoke: $(( $(date +%s) - release_start )) s"
+fi
+
 step "summary"
 echo "summary: pytest (installed wheel): $pytest_summary"
 echo "summary: ${conf_summary/#conformance:/conformance, Python adapter:}"
 grep -E '^summary: chaos' "$chaos_log" || echo "summary: chaos (python): 0 passed, 1 failed, 0 skipped (no result, exit $chaos_rc)"
-exit "$chaos_rc"
+grep -E '^summary: ' "$smoke_log" || echo "summary: $release_what: 0 passed, 1 failed, 0 skipped (no result, exit $smoke_rc)"
+[ "$chaos_rc" -eq 0 ] && [ "$smoke_rc" -eq 0 ]
