@@ -295,7 +295,21 @@ export declare class Consumer implements AsyncIterableIterator<ConsumerEvent> {
   [Symbol.asyncIterator](): Consumer
   /** The offset after the last batch handed out; persist it to resume later. */
   readonly checkpoint: string
+  /** What the consumer received so far (see ConsumerStats). */
+  stats(): ConsumerStats
   close(): void
+}
+
+export interface ConsumerStats {
+  /** Batches with data received, and their bytes. */
+  batches: number
+  bytes: number
+  /** Times the consumer re-opened its read after a failure. */
+  reconnects: number
+  /** The offset after the last accepted batch. */
+  checkpoint: string
+  /** The failure behind the last reconnect (`CODE: message`). */
+  lastError?: string
 }
 
 export interface ConsumerHandlers {
@@ -327,6 +341,8 @@ export declare class ConsumerHandle {
   stop(): Promise<ConsumerEnd>
   /** The offset after the last batch the handler accepted. */
   readonly checkpoint: string
+  /** What the consumer received so far (see ConsumerStats). */
+  stats(): ConsumerStats
 }
 
 /** A handle on one stream. No I/O happens until an operation is called. */

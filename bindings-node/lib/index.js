@@ -283,6 +283,11 @@ class Consumer extends Pull {
   get checkpoint() {
     return this._n.checkpoint
   }
+
+  /** Batches and bytes received, reconnects, checkpoint and last error so far. */
+  stats() {
+    return this._n.stats()
+  }
 }
 
 const toVoid = (p) => p.then(() => undefined)
@@ -407,6 +412,11 @@ class ConsumerHandle extends Owned {
   /** The offset after the last batch the handler accepted. */
   get checkpoint() {
     return this._n.checkpoint
+  }
+
+  /** Batches and bytes received, reconnects, checkpoint and last error so far. */
+  stats() {
+    return this._n.stats()
   }
 
   async _shutdown() {

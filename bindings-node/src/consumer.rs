@@ -100,6 +100,12 @@ impl NativeConsumer {
         self.events.checkpoint().to_string()
     }
 
+    /// Batches, bytes, reconnects, checkpoint and last error so far.
+    #[napi]
+    pub fn stats(&self) -> crate::stats::ConsumerStats {
+        self.events.stats().into()
+    }
+
     #[napi]
     pub fn cancel(&self) {
         self.events.cancel();
@@ -245,6 +251,14 @@ impl NativeConsumerHandle {
             Some(Ok(end)) => NativeConsumerEnd::from(&end).offset,
             _ => self.run.controller().checkpoint().to_string(),
         }
+    }
+
+    /// Batches, bytes, reconnects, checkpoint (as the getter) and last error so far.
+    #[napi]
+    pub fn stats(&self) -> crate::stats::ConsumerStats {
+        let mut s: crate::stats::ConsumerStats = self.run.stats().into();
+        s.checkpoint = self.checkpoint();
+        s
     }
 
     /// Stop after the batch in hand; `done()` then resolves `stopped`.

@@ -1,6 +1,6 @@
-//! The core's producer statistics (`core/src/stats.rs`) as a plain JS object.
+//! The core's producer and consumer statistics (`core/src/stats.rs`) as plain JS objects.
 
-use durable_streams_sdk::stats::ProducerStats as CoreStats;
+use durable_streams_sdk::stats::{ConsumerStats as CoreConsumerStats, ProducerStats as CoreStats};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -19,9 +19,13 @@ pub struct ProducerStats {
     pub last_error: Option<String>,
 }
 
+/// Counters as JS numbers (exact up to 2^53; an i64 keeps napi from using a BigInt).
+fn n(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
 impl From<CoreStats> for ProducerStats {
     fn from(s: CoreStats) -> Self {
-        let n = |v: u64| v.min(i64::MAX as u64) as i64;
         ProducerStats {
             messages_enqueued: n(s.messages_enqueued),
             messages_sent: n(s.messages_sent),
@@ -34,6 +38,27 @@ impl From<CoreStats> for ProducerStats {
             sequence_gaps: n(s.sequence_gaps),
             in_flight: n(s.in_flight),
             buffered_bytes: n(s.buffered_bytes),
+            last_error: s.last_error,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct ConsumerStats {
+    pub batches: i64,
+    pub bytes: i64,
+    pub reconnects: i64,
+    pub checkpoint: String,
+    pub last_error: Option<String>,
+}
+
+impl From<CoreConsumerStats> for ConsumerStats {
+    fn from(s: CoreConsumerStats) -> Self {
+        ConsumerStats {
+            batches: n(s.batches),
+            bytes: n(s.bytes),
+            reconnects: n(s.reconnects),
+            checkpoint: s.checkpoint,
             last_error: s.last_error,
         }
     }

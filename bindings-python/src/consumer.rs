@@ -459,6 +459,18 @@ impl ConsumerRunner {
         matches!(self.mode.get(), Some(Mode::Push(run)) if run.outcome().is_none())
     }
 
+    /// Batches, bytes, reconnects, checkpoint and last error so far (zeros before the
+    /// consumer starts).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let mut s = match self.mode.get() {
+            Some(Mode::Push(run)) => run.stats(),
+            Some(Mode::Pull(events)) => events.stats(),
+            None => Default::default(),
+        };
+        s.checkpoint = self.checkpoint(); // the same value as the `checkpoint` property
+        crate::stats::consumer_stats(py, &s)
+    }
+
     /// Next pulled event (blocking); `None` at the end.
     fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, ConsumerEvent>>> {
         let f = self.pull_next().map_err(|f| f.into_pyerr(py))?;

@@ -1,6 +1,7 @@
-//! The core's producer statistics (`core/src/stats.rs`) as a Python dict.
+//! The core's producer and consumer statistics (`core/src/stats.rs`) as Python dicts
+//! (typed by `durable_streams_sdk.stats`).
 
-use durable_streams_sdk::stats::ProducerStats;
+use durable_streams_sdk::stats::{ConsumerStats, ProducerStats};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -21,6 +22,16 @@ pub fn producer_stats<'py>(py: Python<'py>, s: &ProducerStats) -> PyResult<Bound
     ] {
         d.set_item(k, v)?;
     }
+    d.set_item("last_error", s.last_error.as_deref())?;
+    Ok(d)
+}
+
+pub fn consumer_stats<'py>(py: Python<'py>, s: &ConsumerStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("batches", s.batches)?;
+    d.set_item("bytes", s.bytes)?;
+    d.set_item("reconnects", s.reconnects)?;
+    d.set_item("checkpoint", &s.checkpoint)?;
     d.set_item("last_error", s.last_error.as_deref())?;
     Ok(d)
 }

@@ -124,6 +124,12 @@ impl Consumer {
         self.stats.snapshot(self.checkpoint.as_str())
     }
 
+    /// The live counters, for a handle that outlives `self` being moved into a task
+    /// ([`crate::ffi::ConsumerEvents`]).
+    pub(crate) fn stats_cells(&self) -> Arc<crate::stats::ConsumerCells> {
+        self.stats.clone()
+    }
+
     /// Next event; `Ok(None)` once the stream is closed (or caught up with `live: Off`).
     /// A permanent error (not found, gone, bad response, ...) is returned once and ends
     /// the consumer.
@@ -265,6 +271,7 @@ pub struct ConsumerHandle {
 pub struct ConsumerController {
     control: watch::Sender<Control>,
     checkpoint: Arc<Mutex<Offset>>,
+    stats: Arc<crate::stats::ConsumerCells>,
 }
 
 impl ConsumerController {
@@ -284,12 +291,21 @@ impl ConsumerController {
     pub fn checkpoint(&self) -> Offset {
         self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// [`ConsumerHandle::stats`], from anywhere.
+    pub fn stats(&self) -> crate::stats::ConsumerStats {
+        self.stats.snapshot(self.checkpoint().as_str())
+    }
 }
 
 impl ConsumerHandle {
     /// A cloneable controller for this consumer.
     pub fn controller(&self) -> ConsumerController {
-        ConsumerController { control: self.control.clone(), checkpoint: self.checkpoint.clone() }
+        ConsumerController {
+            control: self.control.clone(),
+            checkpoint: self.checkpoint.clone(),
+            stats: self.stats.clone(),
+        }
     }
 
     /// The offset after the last batch the handler accepted.

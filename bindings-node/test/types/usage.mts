@@ -8,6 +8,7 @@ import {
   type Chunk,
   type ConsumerEnd,
   type ConsumerEvent,
+  type ConsumerStats,
   type StreamMetadata,
 } from 'durable-streams-sdk'
 
@@ -98,6 +99,10 @@ export async function usage(baseUrl: string): Promise<void> {
     { live: 'auto' },
   )
   handle.pause()
+  const cs: ConsumerStats = handle.stats()
+  const reconnects: number = cs.reconnects
+  const lastError: string | undefined = cs.lastError
+  void [reconnects, lastError]
   handle.resume()
   const end: ConsumerEnd = await handle.stop()
   const done: ConsumerEnd = await handle.done

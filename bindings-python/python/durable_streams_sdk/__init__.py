@@ -30,6 +30,7 @@ from ._native import (
     __version__,
 )
 from .consumer import AsyncConsumer, Consumer, Live
+from .stats import ConsumerStats, ProducerStats
 from . import _logging
 from .errors import (
     DurableStreamError,
@@ -77,10 +78,12 @@ __all__ = [
     "Consumer",
     "ConsumerEvent",
     "ConsumerResult",
+    "ConsumerStats",
     "CreateResult",
     "JsonIterator",
     "Live",
     "Producer",
+    "ProducerStats",
     "ReadSession",
     "RetryOptions",
     "Stream",

@@ -18,6 +18,7 @@ from typing import Literal, Union
 
 from . import _native
 from ._native import AsyncStream, Chunk, ConsumerEvent, ConsumerResult, Stream
+from .stats import ConsumerStats
 
 Live = Union[bool, Literal["off", "auto", "long-poll", "sse"]]
 
@@ -111,6 +112,10 @@ class Consumer:
     def running(self) -> bool:
         return self._runner.running
 
+    def stats(self) -> ConsumerStats:
+        """Batches and bytes received, reconnects, checkpoint and last error so far."""
+        return self._runner.stats()
+
     def __iter__(self) -> Iterator[ConsumerEvent]:
         while (event := self._runner.next_event()) is not None:
             yield event
@@ -188,6 +193,10 @@ class AsyncConsumer:
     @property
     def running(self) -> bool:
         return self._runner.running
+
+    def stats(self) -> ConsumerStats:
+        """Batches and bytes received, reconnects, checkpoint and last error so far."""
+        return self._runner.stats()
 
     def __aiter__(self) -> AsyncIterator[ConsumerEvent]:
         return self._events()

@@ -9,18 +9,21 @@ use crate::consumer::{Consumer, ConsumerController, ConsumerEnd, ConsumerEvent, 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi::task::{self, Task};
 use crate::offset::Offset;
+use crate::stats::{ConsumerCells, ConsumerStats};
 
 /// Pull-style consumer: the same `next` / `cancel` / drop rules as
 /// [`crate::ffi::ReadHandle`] (concurrent `next` calls are served in call order).
 pub struct ConsumerEvents {
     rx: tokio::sync::Mutex<mpsc::Receiver<(Result<Option<ConsumerEvent>>, Offset)>>,
     checkpoint: Mutex<Offset>,
+    stats: Arc<ConsumerCells>,
     task: Task<()>,
 }
 
 impl ConsumerEvents {
     pub fn new(mut consumer: Consumer) -> ConsumerEvents {
         let checkpoint = Mutex::new(consumer.checkpoint().clone());
+        let stats = consumer.stats_cells();
         // One event of read-ahead: the next one is ready when the caller asks, and the
         // consumer's checkpoint never runs more than one event past what was taken.
         let (tx, rx) = mpsc::channel(1);
@@ -33,7 +36,7 @@ impl ConsumerEvents {
                 }
             }
         });
-        ConsumerEvents { rx: tokio::sync::Mutex::new(rx), checkpoint, task }
+        ConsumerEvents { rx: tokio::sync::Mutex::new(rx), checkpoint, stats, task }
     }
 
     /// The next event; `None` once the consumer has ended (or was cancelled).
@@ -51,6 +54,13 @@ impl ConsumerEvents {
     /// The offset after the last batch taken: persist it to resume later.
     pub fn checkpoint(&self) -> Offset {
         self.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Batches, bytes, reconnects and last error as counted by the consumer, with the
+    /// checkpoint of the events taken. The counters include the one event read ahead
+    /// (a batch waiting for the next `next`), so they may be one batch ahead of it.
+    pub fn stats(&self) -> ConsumerStats {
+        self.stats.snapshot(self.checkpoint().as_str())
     }
 
     /// Stop now; a pending `next` and all later ones return `Ok(None)`.
@@ -78,6 +88,11 @@ impl ConsumerRun {
             Ok(())
         });
         ConsumerRun { controller, outcome, task }
+    }
+
+    /// Batches, bytes, reconnects, the accepted checkpoint and the last error.
+    pub fn stats(&self) -> ConsumerStats {
+        self.controller.stats()
     }
 
     /// Pause, resume, stop and read the checkpoint from anywhere.
