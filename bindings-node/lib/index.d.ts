@@ -38,6 +38,7 @@ export interface ClientOptions {
   retry?: RetryOptions
   /** Deadline of one non-read request (default 30000). */
   requestTimeoutMs?: number
+  /** Longest wait for a connection (default 5000); a connection that times out is not retried. */
   connectTimeoutMs?: number
   /** How long a read may receive nothing before it reconnects (default 90000). */
   liveIdleTimeoutMs?: number

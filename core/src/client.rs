@@ -36,6 +36,9 @@ pub(crate) struct ClientInner {
     pub(crate) live_idle_timeout: Duration,
 }
 
+/// Default of [`ClientBuilder::connect_timeout`].
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Configures a [`Client`].
 pub struct ClientBuilder {
     base_url: String,
@@ -58,7 +61,9 @@ impl ClientBuilder {
             dynamic_headers: Vec::new(),
             dynamic_params: Vec::new(),
             retry: RetryPolicy::default(),
-            connect_timeout: Duration::from_secs(10),
+            // Short: an address that does not answer should fail in seconds, not in a
+            // minute (a reachable server completes a TCP/TLS handshake far faster).
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: Duration::from_secs(30),
             live_idle_timeout: Duration::from_secs(90),
             pool_idle_timeout: Duration::from_secs(90),
@@ -100,6 +105,9 @@ impl ClientBuilder {
         self
     }
 
+    /// Longest wait for a connection (TCP and TLS handshakes), default 5 s. A request
+    /// whose connection timed out is not retried: the kernel has already repeated the
+    /// handshake within that time, so retrying would only multiply the wait.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -149,7 +157,7 @@ impl ClientBuilder {
                 return Err(Error::invalid_argument("params", "parameter name must not be empty"));
             }
         }
-        if self.live_idle_timeout.is_zero() || self.request_timeout.is_zero() {
+        if self.live_idle_timeout.is_zero() || self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return Err(Error::invalid_argument("timeout", "must be > 0"));
         }
         let http_config = HttpConfig {
@@ -403,6 +411,9 @@ impl ClientInner {
         let started = std::time::Instant::now();
         let outcome = match builder.send().await {
             Ok(r) => Outcome::Response(r),
+            Err(e) if e.is_connect() && e.is_timeout() => {
+                Outcome::Failed { connect_failed: true, error: connect_timeout_error(e, req.url, self.http_config.connect_timeout) }
+            }
             Err(e) => Outcome::Failed { connect_failed: e.is_connect(), error: transport_error(e, req.url) },
         };
         let status = match &outcome {
@@ -427,6 +438,8 @@ impl ClientInner {
                 let retryable = unprocessed || (s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED && at_least_once);
                 (retryable, retry_after)
             }
+            // A connect timeout already waited out the kernel's own handshake retries.
+            Outcome::Failed { error, .. } if error.cause() == Some("connect_timeout") => (false, None),
             Outcome::Failed { error, connect_failed } => {
                 (error.is_transient() && (at_least_once || *connect_failed), None)
             }
@@ -450,6 +463,15 @@ pub(crate) fn transport_error(e: reqwest::Error, url: &Url) -> Error {
     };
     // reqwest's own text names the URL it sent, query included (dynamic params may be tokens).
     err.with_cause(cause).with_source(e.without_url())
+}
+
+/// A connection that did not come up in time: how long was waited, and that the request
+/// was not repeated (see [`ClientBuilder::connect_timeout`]).
+fn connect_timeout_error(e: reqwest::Error, url: &Url, after: Duration) -> Error {
+    let why = format!("no answer within {} (connect timeout; not retried)", crate::error::human_duration(after));
+    Error::new(ErrorKind::Timeout, format!("cannot connect to {url}: {why}"))
+        .with_cause("connect_timeout")
+        .with_source(e.without_url())
 }
 
 /// What a transport failure was, from the innermost error that says so: users need

@@ -77,7 +77,7 @@ class RetryOptions:
 @final
 class Client:
     """Blocking client. Thread-safe; share one per process (it pools connections).
-    Timeouts are in seconds; unset options keep the core's defaults (connect 10 s,
+    Timeouts are in seconds; unset options keep the core's defaults (connect 5 s,
     request 30 s, live idle 90 s, pool idle 90 s, compression on)."""
 
     def __new__(
