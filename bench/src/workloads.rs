@@ -293,7 +293,7 @@ pub fn w1(opts: &Opts) -> R<Vec<Outcome>> {
             let mut session = stream.read(ReadOptions::default());
             let mut count = if verify { 0u64 } else { n };
             while let Some(c) = session.next_chunk().await.map_err(err)?.filter(|_| verify) {
-                count += c.items.as_ref().map_or(0, |i| i.len() as u64);
+                count += c.items().map_or(0, |i| i.len() as u64);
             }
             Ok::<_, String>((measured, count, stream))
         }
@@ -591,8 +591,8 @@ fn tail(server: &Server, paths: &[String], live: LiveMode, n: u64, writer_args: 
                 match session.next_chunk().await {
                     Ok(Some(c)) => {
                         let now = unix_ns();
-                        if let Some(items) = &c.items {
-                            for raw in items {
+                        if let Some(items) = c.items() {
+                            for raw in &items {
                                 match serde_json::from_slice::<Timed>(raw) {
                                     Ok(m) => {
                                         let _ = tx.send(Event::Latency { i: m.i, ns: now.saturating_sub(m.t) });

@@ -43,7 +43,7 @@ impl From<Chunk> for NativeChunk {
     fn from(c: Chunk) -> Self {
         NativeChunk {
             data: JsBytes(c.data),
-            json: c.items.is_some(),
+            json: c.json,
             next_offset: c.next_offset.as_str().to_string(),
             up_to_date: c.up_to_date,
             stream_closed: c.stream_closed,

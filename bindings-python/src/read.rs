@@ -70,7 +70,7 @@ impl Chunk {
 
 /// The messages of a JSON chunk: its data is one JSON array, parsed once.
 fn decode_items<'py>(py: Python<'py>, chunk: &core::Chunk) -> PyResult<Bound<'py, PyList>> {
-    if chunk.items.is_none() && !chunk.data.is_empty() {
+    if !chunk.json && !chunk.data.is_empty() {
         return Err(misuse("json(): the stream is not an application/json stream").into_pyerr(py));
     }
     if chunk.data.is_empty() {
@@ -95,7 +95,7 @@ impl Chunk {
     /// JSON streams: each message's JSON text; `None` otherwise.
     #[getter]
     fn items<'py>(&self, py: Python<'py>) -> Option<Vec<Bound<'py, PyBytes>>> {
-        self.inner.items.as_ref().map(|items| items.iter().map(|i| PyBytes::new(py, i)).collect())
+        self.inner.items().map(|items| items.iter().map(|i| PyBytes::new(py, i)).collect())
     }
 
     /// Where to resume after this chunk.
@@ -254,7 +254,7 @@ impl Session {
 async fn next_json_chunk(session: Shared) -> BResult<Option<core::Chunk>> {
     loop {
         match session.clone().next().await? {
-            Some(c) if c.data.is_empty() || c.items.as_ref().is_some_and(|i| i.is_empty()) => {}
+            Some(c) if !c.has_data() => {}
             other => return Ok(other),
         }
     }

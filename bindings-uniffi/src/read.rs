@@ -51,7 +51,7 @@ pub struct Position {
 
 pub(crate) fn chunk(c: core::Chunk) -> Chunk {
     Chunk {
-        items: c.items.as_ref().map(|items| items.iter().map(|i| String::from_utf8_lossy(i).into_owned()).collect()),
+        items: c.items().map(|items| items.iter().map(|i| String::from_utf8_lossy(i).into_owned()).collect()),
         data: c.data.to_vec(),
         next_offset: c.next_offset.as_str().to_string(),
         up_to_date: c.up_to_date,

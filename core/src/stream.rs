@@ -432,17 +432,17 @@ impl Stream {
     pub async fn read_all(&self, offset: Offset) -> Result<Bytes> {
         let mut session = self.read(ReadOptions { offset, ..Default::default() });
         let mut buf = BytesMut::new();
-        let mut json_items: Option<Vec<Bytes>> = None;
+        let mut arrays: Option<Vec<Bytes>> = None;
         while let Some(chunk) = session.next_chunk().await? {
-            match chunk.items {
-                Some(items) => json_items.get_or_insert_with(Vec::new).extend(items),
-                None => buf.extend_from_slice(&chunk.data),
+            match chunk.json {
+                true => arrays.get_or_insert_with(Vec::new).push(chunk.data),
+                false => buf.extend_from_slice(&chunk.data),
             }
         }
-        match json_items {
-            Some(items) => json_array_of(items),
-            None => Ok(buf.freeze()),
-        }
+        Ok(match arrays {
+            Some(arrays) => crate::read::join_arrays(&arrays),
+            None => buf.freeze(),
+        })
     }
 
     pub(crate) async fn send(

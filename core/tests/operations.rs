@@ -580,7 +580,7 @@ async fn large_json_response_is_streamed_in_whole_messages() {
     let mut partial = 0;
     while let Some(c) = next_within(&mut session, 30).await {
         partial += usize::from(c.partial);
-        let items = c.items.clone().expect("JSON chunks carry items");
+        let items = c.items().expect("JSON chunks carry items");
         // Each piece is itself a valid JSON array of exactly its items.
         assert_eq!(values(&c.data).len(), items.len());
         for i in items {

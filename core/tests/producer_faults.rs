@@ -288,10 +288,7 @@ fn consumer_client(live: LiveMode) -> (Client, Arc<AtomicU64>) {
 }
 
 fn is_empty(chunk: &Chunk) -> bool {
-    match &chunk.items {
-        Some(items) => items.is_empty(),
-        None => chunk.data.is_empty(),
-    }
+    !chunk.has_data()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

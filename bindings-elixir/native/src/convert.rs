@@ -290,85 +290,59 @@ pub fn sent_term<'a>(env: Env<'a>, s: &SentValues) -> Term<'a> {
     map(env, &[("headers", s.headers.encode(env)), ("params", s.params.encode(env))])
 }
 
-/// The pieces of one response, joined into one `%DurableStreams.Chunk{}`.
+/// The pieces of one response, merged by the core into one `%DurableStreams.Chunk{}`.
 #[derive(Default)]
-pub struct ChunkAcc {
-    bytes: Vec<u8>,
-    items: Option<Vec<Bytes>>,
-    last: Option<Chunk>,
-    pieces: usize,
-}
+pub struct ChunkAcc(Option<Chunk>);
 
 impl ChunkAcc {
     pub fn add(&mut self, c: Chunk) {
-        self.pieces += 1;
-        match &c.items {
-            Some(items) => self.items.get_or_insert_with(Vec::new).extend(items.iter().cloned()),
-            None if self.pieces == 1 => self.bytes = c.data.to_vec(),
-            None => self.bytes.extend_from_slice(&c.data),
+        match &mut self.0 {
+            Some(acc) => acc.merge(c),
+            None => self.0 = Some(c),
         }
-        self.last = Some(c);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.last.is_none()
+        self.0.is_none()
     }
 
     pub fn partial(&self) -> bool {
-        self.last.as_ref().is_some_and(|c| c.partial)
+        self.0.as_ref().is_some_and(|c| c.partial)
     }
 
     pub fn closed(&self) -> bool {
-        self.last.as_ref().is_some_and(|c| c.stream_closed)
+        self.0.as_ref().is_some_and(|c| c.stream_closed)
     }
 
     pub fn has_data(&self) -> bool {
-        match &self.items {
-            Some(items) => !items.is_empty(),
-            None => !self.bytes.is_empty(),
-        }
+        self.0.as_ref().is_some_and(Chunk::has_data)
     }
 
-    /// A live read whose time budget ran out: nothing new, caught up at `offset`.
+    /// A live read whose time budget ran out: nothing new, caught up at `offset` (the
+    /// pieces taken so far are kept).
     pub fn timed_out(&mut self, offset: Offset) {
-        if self.last.is_none() || self.partial() {
-            let cursor = self.last.as_ref().and_then(|c| c.cursor.clone());
-            self.last = Some(Chunk {
-                data: Bytes::new(),
-                items: self.items.as_ref().map(|_| Vec::new()),
-                next_offset: offset,
-                up_to_date: true,
-                stream_closed: false,
-                cursor,
-                partial: false,
-                status: 204,
-            });
+        if self.0.is_none() || self.partial() {
+            let (data, json, cursor) = match self.0.take() {
+                Some(c) => (c.data, c.json, c.cursor),
+                None => (Bytes::new(), false, None),
+            };
+            self.0 = Some(Chunk { data, json, next_offset: offset, up_to_date: true, stream_closed: false, cursor, partial: false, status: 204 });
         }
     }
 
     /// `%DurableStreams.Chunk{}`; JSON streams also get `messages` decoded here (on
-    /// the runtime thread, not a scheduler).
+    /// the runtime thread, not a scheduler), from the chunk's one array.
     pub fn into_term<'a>(self, env: Env<'a>, start: Offset) -> Term<'a> {
-        let (data, messages) = match &self.items {
-            Some(items) => {
-                let mut text = Vec::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
-                text.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        text.push(b',');
-                    }
-                    text.extend_from_slice(item);
-                }
-                text.push(b']');
-                let msgs: Vec<Term> = items.iter().map(|i| crate::json::value_term(env, i)).collect();
-                (text, msgs.encode(env))
-            }
-            None => (self.bytes, atom(env, "nil")),
+        let (data, messages) = match &self.0 {
+            Some(c) if c.json && !c.has_data() => (Bytes::from_static(b"[]"), Vec::<Term>::new().encode(env)),
+            Some(c) if c.json => (c.data.clone(), crate::json::value_term(env, &c.data)),
+            Some(c) => (c.data.clone(), atom(env, "nil")),
+            None => (Bytes::new(), atom(env, "nil")),
         };
         let mut bin = rustler::NewBinary::new(env, data.len());
         bin.as_mut_slice().copy_from_slice(&data);
         let data: Term = rustler::Binary::from(bin).encode(env);
-        let (next_offset, up_to_date, closed, cursor, status) = match &self.last {
+        let (next_offset, up_to_date, closed, cursor, status) = match &self.0 {
             Some(c) => (c.next_offset.to_string(), c.up_to_date, c.stream_closed, c.cursor.clone(), c.status),
             None => (start.to_string(), true, false, None, 200),
         };

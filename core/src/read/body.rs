@@ -7,7 +7,6 @@ use reqwest::Response;
 
 use super::json_split::JsonArraySplitter;
 use crate::error::{Error, ErrorKind, Result};
-use crate::stream::json_array_of;
 
 /// How the bytes of a body are cut into pieces.
 pub(crate) enum Framing {
@@ -25,8 +24,9 @@ const COALESCE_BYTES: usize = 64 * 1024;
 
 /// What one piece of a body holds.
 pub(crate) struct Piece {
+    /// For JSON: one array of whole messages.
     pub data: Bytes,
-    pub items: Option<Vec<Bytes>>,
+    pub json: bool,
     /// The body has been read to its end.
     pub last: bool,
 }
@@ -78,7 +78,7 @@ impl BodyReader {
         }
         let raw = concat(parts, size);
         let piece = match &mut self.framing {
-            Framing::Bytes => Piece { data: raw, items: None, last: ended },
+            Framing::Bytes => Piece { data: raw, json: false, last: ended },
             Framing::Text { carry } => {
                 let mut all = if carry.is_empty() {
                     raw
@@ -91,17 +91,16 @@ impl BodyReader {
                     carry.extend_from_slice(&all[cut..]);
                     all.truncate(cut);
                 }
-                Piece { data: all, items: None, last: ended }
+                Piece { data: all, json: false, last: ended }
             }
             Framing::Json(splitter) => {
-                let mut items = Vec::new();
-                splitter.feed(&raw, &mut items)?;
+                let array = splitter.feed_array(&raw)?;
                 if ended {
                     splitter.finish()?;
                 }
                 // A body that arrived whole is already the array text; no copy then.
-                let data = if ended && self.delivered == 0 { raw } else { json_array_of(&items)? };
-                Piece { data, items: Some(items), last: ended }
+                let data = if ended && self.delivered == 0 { raw } else { array };
+                Piece { data, json: true, last: ended }
             }
         };
         self.finished = ended;

@@ -4,6 +4,11 @@
 //! make memory grow with the stream. The splitter consumes bytes as they arrive,
 //! finds the top-level elements, validates each one, and hands back completed
 //! elements as cheap slices. A body that is cut off or corrupted is a typed error.
+//!
+//! Read sessions use [`JsonArraySplitter::feed_array`]: each piece becomes one JSON
+//! array of its whole messages (one copy, no per-message allocation), which a binding
+//! parses once with its own JSON library. Messages one by one are split on demand
+//! ([`items_of`]) from an array that was validated already.
 
 use bytes::{Bytes, BytesMut};
 
@@ -37,6 +42,8 @@ pub(crate) struct JsonArraySplitter {
     escaped: bool,
     /// The current element is a scalar (number, literal), ended by a delimiter.
     scalar: bool,
+    /// Check that every element is valid JSON (off only for arrays checked before).
+    validate: bool,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -54,11 +61,35 @@ impl JsonArraySplitter {
             in_string: false,
             escaped: false,
             scalar: false,
+            validate: true,
         }
     }
 
     /// Feed more bytes; completed elements are appended to `out`.
     pub(crate) fn feed(&mut self, data: &[u8], out: &mut Vec<Bytes>) -> Result<()> {
+        if let Some((done, ends)) = self.scan(data)? {
+            out.extend(ends.into_iter().map(|(s, e)| done.slice(s..e)));
+        }
+        Ok(())
+    }
+
+    /// Feed more bytes; the elements completed by them, as one JSON array (`[]` if none).
+    pub(crate) fn feed_array(&mut self, data: &[u8]) -> Result<Bytes> {
+        let Some((done, ends)) = self.scan(data)? else { return Ok(Bytes::from_static(b"[]")) };
+        // Between the first element's start and the last one's end there are only the
+        // elements, commas and whitespace: bracketed, that is the array.
+        let span = &done[ends[0].0..ends[ends.len() - 1].1];
+        let mut out = BytesMut::with_capacity(span.len() + 2);
+        out.extend_from_slice(b"[");
+        out.extend_from_slice(span);
+        out.extend_from_slice(b"]");
+        Ok(out.freeze())
+    }
+
+    /// Scan `data`; the buffer up to the last completed element and those elements' spans
+    /// in it, or `None` if no element was completed.
+    #[allow(clippy::type_complexity)]
+    fn scan(&mut self, data: &[u8]) -> Result<Option<(Bytes, Vec<(usize, usize)>)>> {
         self.buf.extend_from_slice(data);
         let mut ends: Vec<(usize, usize)> = Vec::new();
         let bytes = &self.buf[..];
@@ -160,22 +191,22 @@ impl JsonArraySplitter {
         }
         self.pos = i;
         if ends.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // Hand out everything up to the last completed element; keep the rest.
         let cut = ends.last().map(|e| e.1).unwrap_or(0);
         let done = self.buf.split_to(cut).freeze();
-        for (s, e) in ends {
-            let item = done.slice(s..e);
-            serde_json::from_slice::<serde::de::IgnoredAny>(&item)
-                .map_err(|err| bad(format!("invalid JSON message in response: {err}")))?;
-            out.push(item);
+        if self.validate {
+            for &(s, e) in &ends {
+                serde_json::from_slice::<serde::de::IgnoredAny>(&done[s..e])
+                    .map_err(|err| bad(format!("invalid JSON message in response: {err}")))?;
+            }
         }
         self.pos -= cut;
         if self.stage == Stage::InItem {
             self.item_start -= cut;
         }
-        Ok(())
+        Ok(Some((done, ends)))
     }
 
     /// The body ended: it must have been one complete array.
@@ -187,7 +218,8 @@ impl JsonArraySplitter {
         }
     }
 
-    /// Split one complete array (an SSE data event, a small response).
+    /// Split one complete array (tests and the fuzz targets).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn split_all(data: &[u8]) -> Result<Vec<Bytes>> {
         let mut s = JsonArraySplitter::new();
         let mut out = Vec::new();
@@ -195,6 +227,60 @@ impl JsonArraySplitter {
         s.finish()?;
         Ok(out)
     }
+
+    /// Validate one complete array; it is returned as compact brackets around its elements.
+    pub(crate) fn check_array(data: &[u8]) -> Result<Bytes> {
+        let mut s = JsonArraySplitter::new();
+        let array = s.feed_array(data)?;
+        s.finish()?;
+        Ok(array)
+    }
+}
+
+/// The elements of an array that was validated already (a chunk's data).
+pub(crate) fn items_of(array: &[u8]) -> Vec<Bytes> {
+    let mut s = JsonArraySplitter::new();
+    s.validate = false;
+    let mut out = Vec::new();
+    // Validated before: a failure here cannot happen; an empty list is the safe answer.
+    if s.feed(array, &mut out).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// Whether a validated JSON array has no elements.
+pub(crate) fn is_empty_array(array: &[u8]) -> bool {
+    array.iter().filter(|b| !is_ws(**b)).nth(1).is_none_or(|b| *b == b']')
+}
+
+/// One array holding the elements of several validated arrays, in order (no copy when
+/// only one of them has elements).
+pub(crate) fn join_arrays(arrays: &[Bytes]) -> Bytes {
+    let full: Vec<&Bytes> = arrays.iter().filter(|a| !is_empty_array(a)).collect();
+    match full.as_slice() {
+        [] => Bytes::from_static(b"[]"),
+        [one] => (*one).clone(),
+        many => {
+            let mut out = BytesMut::with_capacity(many.iter().map(|a| a.len()).sum());
+            out.extend_from_slice(b"[");
+            for (i, a) in many.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b",");
+                }
+                out.extend_from_slice(inner(a));
+            }
+            out.extend_from_slice(b"]");
+            out.freeze()
+        }
+    }
+}
+
+/// The text between a validated array's brackets.
+fn inner(array: &[u8]) -> &[u8] {
+    let open = array.iter().position(|b| *b == b'[').map_or(0, |i| i + 1);
+    let close = array.iter().rposition(|b| *b == b']').unwrap_or(array.len());
+    &array[open..close.max(open)]
 }
 
 fn bad(message: String) -> Error {
@@ -250,7 +336,46 @@ mod tests {
         assert_eq!(&out[1][..], b"{\"b\":2}");
     }
 
+    #[test]
+    fn arrays_join_and_split_back() {
+        let a = Bytes::from_static(b"[1, {\"a\":[2]} ]");
+        let joined = join_arrays(&[Bytes::from_static(b"[]"), a.clone(), Bytes::new(), Bytes::from_static(b"[\"x\"]")]);
+        let v: serde_json::Value = serde_json::from_slice(&joined).unwrap();
+        assert_eq!(v, serde_json::json!([1, {"a": [2]}, "x"]));
+        assert_eq!(join_arrays(&[Bytes::from_static(b"[]"), a.clone()]), a, "one non-empty array is passed through");
+        assert_eq!(&join_arrays(&[])[..], b"[]");
+        assert!(is_empty_array(b"") && is_empty_array(b"[]") && is_empty_array(b" [ \n] "));
+        assert!(!is_empty_array(b"[0]") && !is_empty_array(b"[[]]"));
+        assert_eq!(items_of(&joined), vec![Bytes::from_static(b"1"), Bytes::from_static(b"{\"a\":[2]}"), Bytes::from_static(b"\"x\"")]);
+        assert_eq!(JsonArraySplitter::check_array(b"[1,2]").unwrap(), Bytes::from_static(b"[1,2]"));
+        assert_eq!(JsonArraySplitter::check_array(b"[1,2").unwrap_err().code(), "PARSE_ERROR");
+        assert_eq!(JsonArraySplitter::check_array(b"[1,{]").unwrap_err().code(), "PARSE_ERROR");
+    }
+
     proptest! {
+        #[test]
+        fn pieces_as_arrays_join_to_the_whole(values in proptest::collection::vec(any::<(i64, String)>(), 0..20), cuts in proptest::collection::vec(0usize..400, 0..8)) {
+            let json: Vec<serde_json::Value> = values.iter().map(|(n, s)| serde_json::json!({"n": n, "s": s})).collect();
+            let text = serde_json::to_vec_pretty(&json).unwrap();
+            let mut cuts = cuts;
+            cuts.sort();
+            let mut s = JsonArraySplitter::new();
+            let mut arrays = Vec::new();
+            let mut last = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                let c = c.min(text.len()).max(last);
+                let piece = s.feed_array(&text[last..c]).unwrap();
+                // Every piece is an array of whole messages on its own.
+                prop_assert!(serde_json::from_slice::<Vec<serde_json::Value>>(&piece).is_ok());
+                arrays.push(piece);
+                last = c;
+            }
+            s.finish().unwrap();
+            let whole: Vec<serde_json::Value> = serde_json::from_slice(&join_arrays(&arrays)).unwrap();
+            prop_assert_eq!(&whole, &json);
+            prop_assert_eq!(items_of(&join_arrays(&arrays)).len(), json.len());
+        }
+
         #[test]
         fn any_split_gives_the_same_items(values in proptest::collection::vec(any::<(i64, String, bool)>(), 0..20), cuts in proptest::collection::vec(0usize..400, 0..8)) {
             let json: Vec<serde_json::Value> = values.iter().map(|(n, s, b)| serde_json::json!({"n": n, "s": s, "b": [b, null]})).collect();

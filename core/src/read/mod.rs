@@ -34,7 +34,7 @@ use crate::offset::Offset;
 use crate::status::{Op, error_for_response};
 use crate::stream::{Stream, extra_headers};
 
-pub(crate) use self::json_split::JsonArraySplitter;
+pub(crate) use self::json_split::{JsonArraySplitter, join_arrays};
 pub use self::prefetch::PrefetchedSession;
 
 /// How a session follows the stream once it has caught up.
@@ -115,10 +115,11 @@ impl Default for ReadOptions {
 /// One batch of stream data and where it leaves the reader.
 #[derive(Debug, Clone)]
 pub struct Chunk {
-    /// The bytes. For JSON streams: a JSON array of the messages in this chunk.
+    /// The bytes. For JSON streams: one JSON array of the (whole) messages in this
+    /// chunk, validated — a binding parses it once with its own JSON library.
     pub data: Bytes,
-    /// JSON streams only: each message's JSON text.
-    pub items: Option<Vec<Bytes>>,
+    /// `data` is a JSON array of messages (a JSON stream's response or SSE batch).
+    pub json: bool,
     /// Where to resume after this chunk. When `partial` is set, this is still the
     /// offset the containing response started at.
     pub next_offset: Offset,
@@ -138,19 +139,39 @@ pub struct Chunk {
 impl Chunk {
     /// Whether this chunk carries any message or byte (JSON chunks may be `[]`).
     pub fn has_data(&self) -> bool {
-        match &self.items {
-            Some(items) => !items.is_empty(),
-            None => !self.data.is_empty(),
-        }
+        if self.json { !json_split::is_empty_array(&self.data) } else { !self.data.is_empty() }
     }
 
     /// Decode each JSON message of this chunk.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<T>> {
-        match &self.items {
-            Some(items) => items.iter().map(|i| decode_item(i)).collect(),
-            None if self.data.is_empty() => Ok(Vec::new()),
-            None => serde_json::from_slice(&self.data).map_err(|e| Error::malformed(format!("chunk is not a JSON array: {e}"))),
+        if self.data.is_empty() {
+            return Ok(Vec::new());
         }
+        if self.json {
+            return decode_item(&self.data);
+        }
+        serde_json::from_slice(&self.data).map_err(|e| Error::malformed(format!("chunk is not a JSON array: {e}")))
+    }
+
+    /// JSON streams: each message's JSON text, split from `data` on demand; `None` for
+    /// other streams.
+    pub fn items(&self) -> Option<Vec<Bytes>> {
+        self.json.then(|| json_split::items_of(&self.data))
+    }
+
+    /// Append `later`, the next piece of the same response (see [`Chunk::partial`]):
+    /// the data is joined (JSON arrays into one array) and the position is `later`'s.
+    pub fn merge(&mut self, later: Chunk) {
+        let data = if self.json || later.json {
+            join_arrays(&[std::mem::take(&mut self.data), later.data])
+        } else if self.data.is_empty() {
+            later.data
+        } else {
+            let mut b = bytes::BytesMut::from(std::mem::take(&mut self.data));
+            b.extend_from_slice(&later.data);
+            b.freeze()
+        };
+        *self = Chunk { data, json: self.json || later.json, ..later };
     }
 }
 
@@ -304,7 +325,7 @@ impl ReadSession {
                 if closed {
                     self.phase = Phase::Done;
                 }
-                return Ok(Some(self.chunk(Bytes::new(), None, &meta, false, true)));
+                return Ok(Some(self.chunk(Bytes::new(), false, &meta, false, true)));
             }
             if status != 200 {
                 self.phase = Phase::Done;
@@ -343,7 +364,7 @@ impl ReadSession {
             let meta = &self.body.as_ref().map(|b| &b.1).expect("body present");
             let c = Chunk {
                 data: piece.data,
-                items: piece.items,
+                json: piece.json,
                 next_offset: meta.start.clone(),
                 up_to_date: false,
                 stream_closed: false,
@@ -372,7 +393,7 @@ impl ReadSession {
                 )));
             }
         }
-        Ok(Some(self.chunk(piece.data, piece.items, &meta, false, meta.up_to_date || meta.closed)))
+        Ok(Some(self.chunk(piece.data, piece.json, &meta, false, meta.up_to_date || meta.closed)))
     }
 
     async fn next_sse(&mut self) -> Result<Option<Chunk>> {
@@ -408,7 +429,7 @@ impl ReadSession {
                 }
                 Ok(Some(Chunk {
                     data: b.data,
-                    items: b.items,
+                    json: b.json,
                     next_offset: b.next_offset,
                     up_to_date: b.up_to_date,
                     stream_closed: b.stream_closed,
@@ -488,10 +509,10 @@ impl ReadSession {
         })
     }
 
-    fn chunk(&self, data: Bytes, items: Option<Vec<Bytes>>, meta: &ResponseMeta, partial: bool, up_to_date: bool) -> Chunk {
+    fn chunk(&self, data: Bytes, json: bool, meta: &ResponseMeta, partial: bool, up_to_date: bool) -> Chunk {
         Chunk {
             data,
-            items,
+            json,
             next_offset: meta.next_offset.clone(),
             up_to_date: up_to_date || meta.closed,
             stream_closed: meta.closed,
@@ -530,7 +551,7 @@ impl JsonItems {
             }
             match self.session.next_chunk().await? {
                 None => return Ok(None),
-                Some(c) => match c.items {
+                Some(c) => match c.items() {
                     Some(items) => self.items.extend(items),
                     None if c.data.is_empty() => {}
                     None => {

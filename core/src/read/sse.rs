@@ -14,16 +14,15 @@ use reqwest::Response;
 use serde::Deserialize;
 
 use super::body::{concat, next_bytes};
-use super::json_split::JsonArraySplitter;
+use super::json_split::{JsonArraySplitter, join_arrays};
 use super::sse_parser::{SseEvent, SseParser};
 use crate::error::{Error, Result};
 use crate::offset::Offset;
-use crate::stream::json_array_of;
 
 /// A batch closed by a control event.
 pub(crate) struct SseBatch {
     pub data: Bytes,
-    pub items: Option<Vec<Bytes>>,
+    pub json: bool,
     pub next_offset: Offset,
     pub cursor: Option<String>,
     pub up_to_date: bool,
@@ -57,7 +56,8 @@ pub(crate) struct SseConnection {
     json: bool,
     idle: Duration,
     pending: Vec<Bytes>,
-    pending_items: Vec<Bytes>,
+    /// JSON streams: the data events' arrays, validated.
+    pending_arrays: Vec<Bytes>,
     pub opened_at: Instant,
     pub batches: u64,
 }
@@ -73,7 +73,7 @@ impl SseConnection {
             json,
             idle,
             pending: Vec::new(),
-            pending_items: Vec::new(),
+            pending_arrays: Vec::new(),
             opened_at: Instant::now(),
             batches: 0,
         }
@@ -107,7 +107,7 @@ impl SseConnection {
             "data" => {
                 let payload = if self.base64 { decode_base64(&ev.data)? } else { ev.data };
                 if self.json {
-                    self.pending_items.extend(JsonArraySplitter::split_all(&payload)?);
+                    self.pending_arrays.push(JsonArraySplitter::check_array(&payload)?);
                 } else if !payload.is_empty() {
                     self.pending.push(payload);
                 }
@@ -122,17 +122,16 @@ impl SseConnection {
                     ))
                 })?;
                 let next_offset = Offset::from_server(&c.stream_next_offset)?;
-                let (data, items) = if self.json {
-                    let items = std::mem::take(&mut self.pending_items);
-                    (json_array_of(&items)?, Some(items))
+                let data = if self.json {
+                    join_arrays(&std::mem::take(&mut self.pending_arrays))
                 } else {
                     let parts = std::mem::take(&mut self.pending);
                     let size = parts.iter().map(Bytes::len).sum();
-                    (concat(parts, size), None)
+                    concat(parts, size)
                 };
                 Ok(Some(SseBatch {
                     data,
-                    items,
+                    json: self.json,
                     next_offset,
                     cursor: c.stream_cursor,
                     up_to_date: c.up_to_date || c.stream_closed,

@@ -374,34 +374,22 @@ impl Adapter {
     }
 }
 
-/// Collects the pieces of one response (`Chunk::partial`) into one reported chunk.
+/// The pieces of one response (`Chunk::partial`), merged by the core into one chunk.
 #[derive(Default)]
-struct Pending {
-    bytes: Vec<u8>,
-    /// JSON streams: the messages, re-joined as one compact array.
-    items: Option<Vec<Bytes>>,
-}
+struct Pending(Option<Chunk>);
 
 impl Pending {
     fn add(&mut self, chunk: &Chunk) {
-        match &chunk.items {
-            Some(items) => self.items.get_or_insert_with(Vec::new).extend(items.iter().cloned()),
-            None => self.bytes.extend_from_slice(&chunk.data),
+        match &mut self.0 {
+            Some(c) => c.merge(chunk.clone()),
+            None => self.0 = Some(chunk.clone()),
         }
     }
 
     /// The chunk text (UTF-8, lossy), or `None` if the response carried no data.
     fn take(&mut self) -> Option<String> {
-        let Pending { bytes, items } = std::mem::take(self);
-        match items {
-            Some(items) if !items.is_empty() => {
-                let parts: Vec<_> = items.iter().map(|i| String::from_utf8_lossy(i)).collect();
-                Some(format!("[{}]", parts.join(",")))
-            }
-            Some(_) => None,
-            None if bytes.is_empty() => None,
-            None => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        }
+        let c = self.0.take().filter(Chunk::has_data)?;
+        Some(String::from_utf8_lossy(&c.data).into_owned())
     }
 }
 
