@@ -3,7 +3,7 @@
 # one run: for each workload the core first, then the Kotlin binding, each on a fresh
 # server of the same kind; then one table side by side and the binding's overhead.
 #
-#   nice -n 10 bash bindings-uniffi/bench/run.sh [--quick] [--server node|rust]
+#   nice -n 10 bash bindings-uniffi/bench/run.sh [--quick] [--server node|rust] [--only w4,w5]
 #
 # Release builds (ds-bench and the cdylib); the tests and CI keep using debug builds.
 # The JVM warms up before every timed section (bench/Bench.kt says how); no server
@@ -14,11 +14,12 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 uniffi="$(cd "$here/.." && pwd)"
 repo="$(cd "$uniffi/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$repo/target}"
-quick=(); server=node
+quick=(); server=node; only="w1 w2 w3 w4 w5"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=(--quick); shift ;;
     --server) server="$2"; shift 2 ;;
+    --only) only="${2//,/ }"; shift 2 ;;  # e.g. --only w4,w5: repeat the latency figures
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,12 +38,14 @@ kotlin=(java -Djna.library.path="$target/release" -cp "$kb/durable-streams-bench
   dev.durablestreams.sdk.bench.BenchKt)
 echo "machine: $(nproc) CPUs, $(uname -m); load before: $(cut -d' ' -f1-3 /proc/loadavg); java: $(java -version 2>&1 | head -n 1)"
 
-for w in w1 w2 w3 w4 w5; do
+for w in $only; do
   echo "=== ${w^^}: core ===" >&2
   "$target/release/ds-bench" "$w" --server "$server" --ceiling off --out "$out" ${quick[@]+"${quick[@]}"} >/dev/null
   echo "=== ${w^^}: Kotlin binding ===" >&2
   DS_BENCH="$target/release/ds-bench" "${kotlin[@]}" "$w" --server "$server" --out "$out" ${quick[@]+"${quick[@]}"} >/dev/null
 done
+echo "=== the cost of one call into the binding (wall time; explains W1) ===" >&2
+DS_BENCH="$target/release/ds-bench" "${kotlin[@]}" calls --server "$server"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 node - "$out" <<'JS'

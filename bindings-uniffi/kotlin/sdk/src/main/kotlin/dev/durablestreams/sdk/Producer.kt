@@ -27,7 +27,11 @@ class Producer internal constructor(private val native: NativeProducer) : AutoCl
 
     fun append(text: String): Boolean = append(text.encodeToByteArray())
 
-    /** Enqueue many messages in one crossing, in order. */
+    /**
+     * Enqueue many messages in one crossing, in order. Every call into the native
+     * library costs tens of µs (bindings-uniffi/README.md, Benchmark): at high rates,
+     * batch through this.
+     */
     fun appendAll(messages: List<ByteArray>): Boolean = native { native.enqueueMany(messages) }
 
     /** Enqueue without waiting, or throw [BufferFullException] at the buffer limit. */

@@ -350,6 +350,32 @@ private fun w5(a: Args) = runBlocking {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// The cost of one call into the binding, by kind (wall time per call, after a warm-up
+// of the same number of calls). Explains W1's per-message figures.
+
+private fun calls(a: Args) = runBlocking {
+    Server(a.server).use { server ->
+        val c = client(server.url)
+        val s = createJson(c, "/bench/$runId/calls")
+        val p = s.producer("calls")
+        val m = jsonMessage(0, 100)
+        fun per(name: String, n: Int, items: Int = 1, f: () -> Unit) {
+            repeat(n) { f() }
+            val t0 = System.nanoTime()
+            repeat(n) { f() }
+            println("calls: %-48s %7.2f µs".format(name, (System.nanoTime() - t0) / 1e3 / n / items))
+        }
+        per("sdkVersion() (function, returns a String)", 100_000) { sdkVersion() }
+        per("Producer.epoch (method, returns a Long)", 100_000) { p.epoch }
+        per("Producer.append(ByteArray of 100 B)", 100_000) { p.append(m) }
+        per("Producer.appendAll(1000 x 100 B), per message", 100, 1000) { p.appendAll(List(1000) { m }) }
+        p.flush()
+        p.detach()
+        c.close()
+    }
+}
+
 fun main(argv: Array<String>) {
     val a = Args(argv)
     when (a.workload) {
@@ -358,8 +384,9 @@ fun main(argv: Array<String>) {
         "w3" -> w3(a)
         "w4" -> w4(a)
         "w5" -> w5(a)
+        "calls" -> calls(a)
         else -> {
-            System.err.println("usage: BenchKt w1|w2|w3|w4|w5 [--quick] [--server node|rust] [--out FILE]")
+            System.err.println("usage: BenchKt w1|w2|w3|w4|w5|calls [--quick] [--server node|rust] [--out FILE]")
             exitProcess(2)
         }
     }
