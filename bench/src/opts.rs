@@ -9,8 +9,8 @@ USAGE
   ds-bench <w1|w2|w3|w4|w5|all> [options]
   ds-bench server   [--server node|rust]           start a server, print its URL, run until stdin closes
   ds-bench prefill  --server-url U --stream P --kind json|text --count N [--msg-size B]
-  ds-bench recovery [--rates 1,4] [--kinds drop,503,delay,timeout,all] [--messages N (1000)] [--batched-messages N (300k)] [--runs 3]
-                   what a fault costs the producer (reference server's fault injection; see bench/README.md)
+  ds-bench recovery [--rates 1,4] [--kinds 'drop,503,commit-drop,delay;all' (MIX;MIX, MIX = all|each|KIND,KIND)] [--modes per-message|batched|both] [--messages N (1000)] [--batched-messages N (300k)] [--retry-after S (1)] [--delay-ms 200] [--seed 1]
+                   what a fault costs the producer, through tests/chaos/proxy.mjs (see bench/README.md)
   ds-bench w1-compare --peer-cmd PATH [--peer-name N] [--runs 3] [--messages 100k] [--server node|rust]
                    W1 through the core and a peer client, alternating, median and spread
   ds-bench writer   --server-url U --stream-prefix P --streams K --messages N (--rate R | --interval-ms X)

@@ -13,7 +13,7 @@ import { createRequire } from "node:module"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { startServer } from "../server/server.mjs"
-import { startProxy } from "./proxy.mjs"
+import { extraPerFault, startProxy } from "./proxy.mjs"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
@@ -105,12 +105,13 @@ const [liveDups, liveLost, liveOoo] = tally(liveSeen, n)
 const faults = Object.values(stats.faults).reduce((a, b) => a + b, 0)
 const ok = !flushError && !liveError && stored.length === n && dups + lost + ooo === 0 &&
   liveSeen.length === n && liveDups + liveLost + liveOoo === 0
+const p = stats.producer
 console.log(
   `summary: chaos (node): ${ok ? 1 : 0} passed, ${ok ? 0 : 1} failed, 0 skipped — sent ${n}, stored ${stored.length}, ` +
-  `duplicates ${dups}, lost ${lost}, out of order ${ooo}; live consumer saw ${liveSeen.length} ` +
-  `(duplicates ${liveDups}, lost ${liveLost}, out of order ${liveOoo}); proxy requests ${stats.requests}, ` +
-  `faults ${faults} ${JSON.stringify(stats.faults)}, 409s ${stats.statuses["409"] ?? 0}, ` +
-  `requests per fault ${(stats.requests / Math.max(faults, 1)).toFixed(1)}; ${elapsed.toFixed(1)} s (seed ${seed}, rate ${rate})`,
+  `duplicates ${dups}, lost ${lost}, out of order ${ooo}, requests per fault ${extraPerFault(stats).toFixed(2)} ` +
+  `(producer: ${p.requests} requests for ${p.batches} batches, ${p.faults} faults, ${p.statuses["409"] ?? 0} 409s); ` +
+  `live consumer saw ${liveSeen.length} (duplicates ${liveDups}, lost ${liveLost}, out of order ${liveOoo}); ` +
+  `proxy requests ${stats.requests}, faults ${faults} ${JSON.stringify(stats.faults)}; ${elapsed.toFixed(1)} s (seed ${seed}, rate ${rate})`,
 )
 if (flushError) console.error(`chaos (node): flush failed: ${flushError?.code ?? ""} ${flushError?.message ?? flushError}`)
 if (liveError) console.error(`chaos (node): live reader failed: ${liveError?.code ?? ""} ${liveError?.message ?? liveError}`)

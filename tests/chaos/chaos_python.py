@@ -115,12 +115,16 @@ def run(n: int, seed: int, rate: float, proxy_url: str, server_url: str) -> int:
     faults = sum(stats["faults"].values())
     ok = (flush_error is None and not live_error and not reader.is_alive() and len(stored) == n
           and dups + lost + ooo == 0 and len(live_seen) == n and live_dups + live_lost + live_ooo == 0)
+    p = stats["producer"]
+    # Repeats over faults on the producer's own requests (tests/chaos/proxy.mjs, extraPerFault).
+    extra = (p["requests"] - p["batches"]) / max(p["faults"], 1)
     print(
         f"summary: chaos (python): {int(ok)} passed, {int(not ok)} failed, 0 skipped — sent {n}, stored {len(stored)}, "
-        f"duplicates {dups}, lost {lost}, out of order {ooo}; live consumer saw {len(live_seen)} "
+        f"duplicates {dups}, lost {lost}, out of order {ooo}, requests per fault {extra:.2f} "
+        f"(producer: {p['requests']} requests for {p['batches']} batches, {p['faults']} faults, "
+        f"{p['statuses'].get('409', 0)} 409s); live consumer saw {len(live_seen)} "
         f"(duplicates {live_dups}, lost {live_lost}, out of order {live_ooo}); proxy requests {stats['requests']}, "
-        f"faults {faults} {json.dumps(stats['faults'], separators=(',', ':'))}, 409s {stats['statuses'].get('409', 0)}, "
-        f"requests per fault {stats['requests'] / max(faults, 1):.1f}; {elapsed:.1f} s (seed {seed}, rate {rate})",
+        f"faults {faults} {json.dumps(stats['faults'], separators=(',', ':'))}; {elapsed:.1f} s (seed {seed}, rate {rate})",
         flush=True,
     )
     if flush_error is not None:

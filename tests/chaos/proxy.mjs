@@ -3,6 +3,7 @@
 //
 //   node tests/chaos/proxy.mjs [--seed 1] [--rate 0.04] [--stall-ms 4000] [--delay-ms 200]
 //                              [--retry-after 1] [--upstream URL] [--max-seconds 900]
+//                              [--kinds drop,503,...]   (only these kinds; default all)
 //
 // Without --upstream it starts the reference server in-process (on a free port).
 // The FIRST line on stdout is JSON: {"proxy": URL, "server": URL}. GET /__chaos/stats on
@@ -25,6 +26,19 @@ import { pathToFileURL } from "node:url"
 
 export const FAULT_KINDS = ["drop", "503", "503-ra", "429", "429-ra", "commit-drop", "truncate", "stall", "delay"]
 
+const isProducer = (req) => req.method === "POST" && req.headers["producer-id"] !== undefined
+
+/**
+ * Extra producer requests per fault injected on a producer request: repeats (requests
+ * beyond one per distinct batch) over faults. A fault that loses nothing costs 0 (a
+ * delay), one that must be repeated costs 1, and each batch behind it that arrives
+ * too early and is refused with 409 costs 1 more.
+ */
+export function extraPerFault(stats) {
+  const p = stats.producer
+  return p.faults ? (p.requests - p.batches) / p.faults : 0
+}
+
 /** Deterministic PRNG (mulberry32). */
 function rng32(seed) {
   let a = seed >>> 0
@@ -41,14 +55,22 @@ function rng32(seed) {
  * Start the proxy in front of `upstream` (a base URL).
  * @returns {Promise<{url: string, stats: () => object, setRate: (r: number) => void, stop: () => Promise<void>}>}
  */
-export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 4000, delayMs = 200, retryAfter = 1 } = {}) {
+export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 4000, delayMs = 200, retryAfter = 1, kinds = FAULT_KINDS } = {}) {
+  const unknown = kinds.filter((k) => !FAULT_KINDS.includes(k))
+  if (unknown.length) throw new Error(`unknown fault kinds ${unknown.join(",")} (known: ${FAULT_KINDS.join(",")})`)
+  const enabled = new Set(kinds)
   const target = new URL(upstream)
   const random = rng32(seed)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const counters = {
     seed, rate, requests: 0, byMethod: {}, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])),
     statuses: {}, upstreamErrors: 0,
+    // Idempotent-producer appends (requests with Producer-Id): what recovery costs.
+    // `batches` counts distinct (id, epoch, seq), so `requests - batches` is the number
+    // of repeats; a fault-free run has none.
+    producer: { requests: 0, batches: 0, faults: 0, statuses: {} },
   }
+  const batchKeys = new Set()
   const timers = new Set()
   const sockets = new Set()
   let currentRate = rate
@@ -57,7 +79,10 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
     const t = setTimeout(() => { timers.delete(t); fn() }, ms)
     timers.add(t)
   }
-  const countStatus = (s) => { counters.statuses[s] = (counters.statuses[s] ?? 0) + 1 }
+  const countStatus = (s, fromProducer) => {
+    counters.statuses[s] = (counters.statuses[s] ?? 0) + 1
+    if (fromProducer) counters.producer.statuses[s] = (counters.producer.statuses[s] ?? 0) + 1
+  }
 
   const forced = []
 
@@ -68,7 +93,8 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
       return k === "none" ? null : k
     }
     const i = Math.floor(r / currentRate)
-    return currentRate > 0 && i < FAULT_KINDS.length ? FAULT_KINDS[i] : null
+    // Each kind keeps its own slice of the draw, so a kind left out does not change the others' rate.
+    return currentRate > 0 && i < FAULT_KINDS.length && enabled.has(FAULT_KINDS[i]) ? FAULT_KINDS[i] : null
   }
 
   function forward(req, res, fault) {
@@ -83,7 +109,7 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
     // The client went away (its own timeout): stop relaying, let the server's side finish.
     res.on("close", () => { if (!res.writableFinished) up.destroy() })
     up.on("response", (ur) => {
-      countStatus(ur.statusCode)
+      countStatus(ur.statusCode, isProducer(req))
       if (fault === "commit-drop") {
         ur.resume()
         ur.on("end", () => req.socket.destroy())
@@ -143,6 +169,16 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
     counters.byMethod[req.method] = (counters.byMethod[req.method] ?? 0) + 1
     const fault = pick()
     if (fault) counters.faults[fault]++
+    if (isProducer(req)) {
+      const p = counters.producer
+      p.requests++
+      if (fault) p.faults++
+      const key = `${req.headers["producer-id"]}|${req.headers["producer-epoch"]}|${req.headers["producer-seq"]}`
+      if (!batchKeys.has(key)) {
+        batchKeys.add(key)
+        p.batches++
+      }
+    }
     req.on("error", () => {})
     res.on("error", () => {})
     switch (fault) {
@@ -154,7 +190,7 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
       case "429":
       case "429-ra": {
         const status = Number(fault.slice(0, 3))
-        countStatus(status)
+        countStatus(status, isProducer(req))
         req.resume()
         const h = { "content-type": "text/plain", "content-length": "13" }
         if (fault.endsWith("-ra")) h["retry-after"] = String(retryAfter)
@@ -191,15 +227,17 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
 }
 
 function parseArgs(argv) {
-  const opts = { seed: 1, rate: 0.04, stallMs: 4000, delayMs: 200, retryAfter: 1, upstream: null, maxSeconds: 900 }
+  const opts = { seed: 1, rate: 0.04, stallMs: 4000, delayMs: 200, retryAfter: 1, upstream: null, maxSeconds: 900, kinds: FAULT_KINDS }
   const names = { "--seed": "seed", "--rate": "rate", "--stall-ms": "stallMs", "--delay-ms": "delayMs",
-    "--retry-after": "retryAfter", "--upstream": "upstream", "--max-seconds": "maxSeconds" }
+    "--retry-after": "retryAfter", "--upstream": "upstream", "--max-seconds": "maxSeconds", "--kinds": "kinds" }
   for (let i = 0; i < argv.length; i += 2) {
     const key = names[argv[i]]
     const value = argv[i + 1]
     if (!key || value === undefined) throw new Error(`unknown or incomplete option ${argv[i]}`)
-    opts[key] = key === "upstream" ? value : Number(value)
-    if (key !== "upstream" && !Number.isFinite(opts[key])) throw new Error(`${argv[i]} needs a number`)
+    if (key === "upstream") opts[key] = value
+    else if (key === "kinds") opts[key] = value.split(",").filter(Boolean)
+    else opts[key] = Number(value)
+    if (typeof opts[key] === "number" && !Number.isFinite(opts[key])) throw new Error(`${argv[i]} needs a number`)
   }
   return opts
 }
@@ -220,7 +258,13 @@ async function main() {
     server = await startServer({ longPollTimeout: 500 })
     upstream = server.url
   }
-  const proxy = await startProxy({ ...opts, upstream })
+  let proxy
+  try {
+    proxy = await startProxy({ ...opts, upstream })
+  } catch (e) {
+    console.error(`chaos proxy: ${e.message}`)
+    process.exit(2)
+  }
   let exiting = false
   const shutdown = async (why) => {
     if (exiting) return
