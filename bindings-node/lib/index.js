@@ -95,9 +95,28 @@ function mapValueFns(fns, what) {
     out[name] = () =>
       Promise.resolve()
         .then(() => fn())
-        .then((v) => (typeof v === 'string' ? v : String(v)))
+        .then((v) => (typeof v === 'string' ? v : String(v)), (e) => { throw thrownAsError(e) })
   }
   return out
+}
+
+/**
+ * What a callback (value function, consumer handler) threw, as an Error whose message says
+ * what it was: the native side keeps only an Error's message, so `throw 42` used to end as
+ * "callback failed: ...: " with nothing after. Only the thrown value is described, never a
+ * header value (a function that threw returned none).
+ */
+function thrownAsError(e) {
+  if (e instanceof Error) return e.message ? e : new Error(`threw ${e.name || 'an Error'} without a message`)
+  if (e === undefined) return new Error('threw undefined')
+  let shown
+  if (typeof e === 'string') shown = JSON.stringify(e)
+  else if (e !== null && typeof e === 'object') {
+    try { shown = JSON.stringify(e) } catch { shown = undefined }
+    shown ??= Object.prototype.toString.call(e)
+  } else shown = String(e)
+  if (shown.length > 200) shown = `${shown.slice(0, 200)}…`
+  return new Error(`threw ${e === null ? 'null' : typeof e} ${shown}`)
 }
 
 /** One batch of stream data. */
@@ -426,12 +445,13 @@ class ConsumerHandle extends Owned {
 
 function handlerFns(h) {
   if (!h || typeof h.onBatch !== 'function') throw invalid('onBatch', 'a function is required')
-  const wrap = (f, map) => (typeof f === 'function' ? (arg) => Promise.resolve().then(() => map(f, arg)) : undefined)
+  const rethrow = (e) => { throw thrownAsError(e) }
+  const wrap = (f, map) => (typeof f === 'function' ? (arg) => Promise.resolve().then(() => map(f, arg)).catch(rethrow) : undefined)
   return {
     onBatch: (n) =>
       Promise.resolve()
         .then(() => h.onBatch(new Chunk(n)))
-        .then((r) => r !== false),
+        .then((r) => r !== false, rethrow),
     onError: wrap(h.onError, async (f, payload) => {
       const r = await f(errorFromPayload(JSON.parse(payload)))
       return typeof r === 'boolean' ? r : null

@@ -41,37 +41,98 @@ describe('no panic crosses the boundary', () => {
     assert.deepEqual(await s.readAllJson(), [{ after: true }])
   })
 
-  it('a header function throwing non-Error values or rejecting on a live read gives CallbackFailedError', async () => {
+  // No 'uncaughtException' / 'unhandledRejection' may escape a callback that threw: the
+  // process would otherwise die (or the runner report it) after the assertion passed.
+  function noStrayErrors() {
+    const stray = []
+    const record = (e) => stray.push(e)
+    process.on('uncaughtException', record)
+    process.on('unhandledRejection', record)
+    return () => {
+      process.off('uncaughtException', record)
+      process.off('unhandledRejection', record)
+      return stray
+    }
+  }
+
+  it('a header function throwing non-Error values or rejecting on a live read gives CallbackFailedError naming what was thrown', async () => {
     const s = await jsonStream()
-    for (const f of [() => { throw 42 }, () => { throw undefined }, () => Promise.reject(new Error('async no'))]) {
+    const cases = [
+      [() => { throw 42 }, /: threw number 42$/],
+      [() => { throw undefined }, /: threw undefined$/],
+      [() => { throw 'no token' }, /: threw string "no token"$/],
+      [() => { throw { code: 7 } }, /: threw object \{"code":7\}$/],
+      [() => Promise.reject(new Error('async no')), /: async no$/],
+      [() => { throw new TypeError('') }, /: threw TypeError without a message$/],
+    ]
+    const done = noStrayErrors()
+    for (const [f, message] of cases) {
       const broken = new Client(server.url, { dynamicHeaders: { 'x-token': f }, retry: { maxRetries: 0 } })
       await assert.rejects(
         (async () => {
           for await (const _ of broken.stream(s.path).read({ live: 'sse' })) throw new Error('read a chunk without its header')
         })(),
-        (e) => e instanceof CallbackFailedError && !(e instanceof InternalError),
+        (e) => {
+          assert.ok(e instanceof CallbackFailedError && !(e instanceof InternalError), `${e?.constructor?.name}: ${e}`)
+          assert.equal(e.code, 'CALLBACK_FAILED')
+          assert.match(e.message, message)
+          return true
+        },
       )
     }
+    assert.deepEqual(done(), [])
     await s.appendJson({ still: 'alive' })
     assert.deepEqual(await s.readAllJson(), [{ still: 'alive' }])
   })
 
-  it('a consumer whose onBatch and onError both throw ends with a typed error', async () => {
+  it('a header value returned before the function threw never shows in the error', async () => {
     const s = await jsonStream()
-    await s.appendJson({ n: 1 })
-    const handle = s.subscribe(
-      {
-        onBatch: () => { throw new Error('handler bug') },
-        onError: () => { throw new Error('error handler bug') },
-      },
-      { live: 'long-poll', backoffBaseMs: 10, backoffMaxMs: 20 },
-    )
-    const outcome = await handle.done.then((end) => ({ end }), (error) => ({ error }))
-    if (outcome.error) assert.ok(outcome.error instanceof DurableStreamError, `${outcome.error}`)
-    else assert.notEqual(outcome.end.reason, undefined)
-    await s.appendJson({ n: 2 })
-    assert.equal((await s.readAllJson()).length, 2)
+    let calls = 0
+    const secret = 'Bearer secret-token-0123456789'
+    const flaky = new Client(server.url, {
+      dynamicHeaders: { authorization: () => { if (calls++ === 0) return secret; throw 42 } },
+      retry: { maxRetries: 0 },
+    })
+    const st = flaky.stream(s.path)
+    await st.appendJson({ n: 1 }) // first call: the header is sent
+    await assert.rejects(st.appendJson({ n: 2 }), (e) => {
+      assert.ok(e instanceof CallbackFailedError, `${e}`)
+      assert.match(e.message, /threw number 42/)
+      assert.ok(!e.message.includes('secret-token'), e.message)
+      assert.ok(!JSON.stringify(e).includes('secret-token'))
+      return true
+    })
+    assert.deepEqual(await s.readAllJson(), [{ n: 1 }])
   })
+
+  for (const [what, handlers, message] of [
+    ['onBatch throws an Error', { onBatch: () => { throw new Error('handler bug') } }, /onBatch: handler bug$/],
+    ['onBatch throws 42', { onBatch: () => { throw 42 } }, /onBatch: threw number 42$/],
+    ['onBatch rejects', { onBatch: async () => { throw new RangeError('async handler bug') } }, /onBatch: async handler bug$/],
+    [
+      'onBatch and onError both throw',
+      { onBatch: () => { throw new Error('handler bug') }, onError: () => { throw new Error('error handler bug') } },
+      /onBatch: handler bug$/,
+    ],
+  ]) {
+    it(`a consumer whose ${what} ends with CallbackFailedError and the process keeps working`, async () => {
+      const s = await jsonStream()
+      await s.appendJson({ n: 1 })
+      const done = noStrayErrors()
+      const handle = s.subscribe(handlers, { live: 'long-poll', backoffBaseMs: 10, backoffMaxMs: 20 })
+      const outcome = await handle.done.then((end) => ({ end }), (error) => ({ error }))
+      assert.ok(outcome.error, `the consumer ended without an error: ${JSON.stringify(outcome.end)}`)
+      assert.ok(outcome.error instanceof CallbackFailedError, `${outcome.error?.constructor?.name}: ${outcome.error}`)
+      assert.ok(outcome.error instanceof DurableStreamError)
+      assert.equal(outcome.error.code, 'CALLBACK_FAILED')
+      assert.match(outcome.error.message, message)
+      assert.deepEqual(done(), [])
+      // The batch was not accepted: the checkpoint did not move past it.
+      assert.notEqual(handle.checkpoint, (await s.head()).nextOffset)
+      await s.appendJson({ n: 2 })
+      assert.equal((await s.readAllJson()).length, 2)
+    })
+  }
 
   for (const field of ['requestTimeoutMs', 'liveIdleTimeoutMs', 'connectTimeoutMs', 'poolIdleTimeoutMs']) {
     it(`${field}: 1e300 is an InvalidArgumentError, not a panic`, () => {
