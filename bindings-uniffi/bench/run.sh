@@ -44,7 +44,7 @@ for w in $only; do
   echo "=== ${w^^}: Kotlin binding ===" >&2
   DS_BENCH="$target/release/ds-bench" "${kotlin[@]}" "$w" --server "$server" --out "$out" ${quick[@]+"${quick[@]}"} >/dev/null
 done
-echo "=== the cost of one call into the binding (wall time; explains W1) ===" >&2
+echo "=== the cost of one call into the binding (explains W1) ===" >&2
 DS_BENCH="$target/release/ds-bench" "${kotlin[@]}" calls --server "$server"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
