@@ -39,7 +39,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<read::ReadSession>()?;
     m.add_class::<read::AsyncReadSession>()?;
     m.add_class::<read::JsonIterator>()?;
-    m.add_class::<read::AsyncJsonIterator>()?;
     m.add_class::<producer::Producer>()?;
     m.add_class::<producer::AsyncProducer>()?;
     m.add_class::<producer::AppendAck>()?;

@@ -250,16 +250,6 @@ impl Session {
     }
 }
 
-/// The next chunk that carries JSON messages (or data that is not JSON, to fail on).
-async fn next_json_chunk(session: Shared) -> BResult<Option<core::Chunk>> {
-    loop {
-        match session.clone().next().await? {
-            Some(c) if !c.has_data() => {}
-            other => return Ok(other),
-        }
-    }
-}
-
 macro_rules! session_class {
     ($name:ident, { $($extra:tt)* }) => {
         #[pymethods]
@@ -375,9 +365,13 @@ session_class!(AsyncReadSession, {
         Bound::new(py, ready).map(Bound::into_any)
     }
 
-    /// Iterate the decoded JSON messages instead of chunks (JSON streams only).
-    fn json(&self) -> AsyncJsonIterator {
-        AsyncJsonIterator { shared: self.shared.clone(), buffer: Arc::default() }
+    /// Iterate the decoded JSON messages instead of chunks (JSON streams only): an async
+    /// generator over the chunks, `durable_streams_sdk._aio.AsyncJsonIterator`.
+    fn json<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        static CLASS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = slf.py();
+        let class = CLASS.get_or_try_init(py, || py.import("durable_streams_sdk._aio")?.getattr("AsyncJsonIterator").map(Bound::unbind))?;
+        class.bind(py).call1((slf,))
     }
 
     /// End the session (drops its connection).
@@ -433,68 +427,6 @@ impl JsonIterator {
                 return Ok(Some(first));
             }
         }
-    }
-
-    /// Offset to resume from (of the underlying session).
-    #[getter]
-    fn offset(&self) -> String {
-        self.shared.position().0
-    }
-}
-
-/// Decoded JSON messages of a read session (asyncio).
-#[pyclass(frozen, module = "durable_streams_sdk._native")]
-pub struct AsyncJsonIterator {
-    shared: Shared,
-    buffer: Buffer,
-}
-
-/// A JSON chunk that becomes its first message when handed to Python.
-struct FirstItem {
-    chunk: core::Chunk,
-    buffer: Buffer,
-}
-
-impl<'py> IntoPyObject<'py> for FirstItem {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let first = first_item(py, &self.chunk, &self.buffer)?;
-        Ok(first.map(|f| f.into_bound(py)).unwrap_or_else(|| py.None().into_bound(py)))
-    }
-}
-
-#[pymethods]
-impl AsyncJsonIterator {
-    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ready = loop {
-            if let Some(v) = pop(&self.buffer) {
-                break Ready::new(Some(v));
-            }
-            match self.shared.try_next() {
-                Some(Ok(Some(c))) => match first_item(py, &c, &self.buffer) {
-                    Ok(Some(first)) => break Ready::new(Some(first)),
-                    Ok(None) => continue,
-                    Err(e) => break Ready::failed(e),
-                },
-                Some(Ok(None)) => break Ready::failed(PyStopAsyncIteration::new_err(())),
-                Some(Err(f)) => break Ready::failed(f.into_pyerr(py)),
-                None => {
-                    let (session, buffer) = (self.shared.clone(), self.buffer.clone());
-                    return awaitable(py, async move {
-                        let chunk = next_json_chunk(session).await?.ok_or_else(stop_async)?;
-                        Ok(FirstItem { chunk, buffer })
-                    });
-                }
-            }
-        };
-        Bound::new(py, ready).map(Bound::into_any)
     }
 
     /// Offset to resume from (of the underlying session).

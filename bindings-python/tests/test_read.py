@@ -117,6 +117,31 @@ def test_json_on_a_byte_stream_is_refused(client: ds.Client, path: str) -> None:
         list(s.read().json())
 
 
+def test_async_json_items_match_the_blocking_iterator(server_url: str, path: str) -> None:
+    values = [{"i": i, "p": "x" * (i % 50)} for i in range(3000)]
+    blocking = ds.Client(server_url).stream(path)
+    blocking.create(content_type="application/json")
+    blocking.append_json_batch(values)
+    blocking_items = list(blocking.read(max_chunk_bytes=4096).json())
+
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        items = s.read(max_chunk_bytes=4096).json()  # many partial pieces per response
+        assert isinstance(items, ds.AsyncJsonIterator)
+        got = [v async for v in items]
+        assert got == blocking_items == values
+        assert items.offset == (await s.head()).next_offset
+        with pytest.raises(StopAsyncIteration):
+            await items.__anext__()
+        bytes_stream = ds.AsyncClient(server_url).stream(path + "-text")
+        await bytes_stream.create(content_type="text/plain")
+        await bytes_stream.append("not json")
+        with pytest.raises(ds.InvalidArgumentError):
+            [v async for v in bytes_stream.read().json()]
+
+    asyncio.run(main())
+
+
 def test_large_responses_come_in_partial_chunks(client: ds.Client, path: str) -> None:
     s = client.stream(path)
     s.create(content_type="application/octet-stream")

@@ -11,7 +11,6 @@ from ._native import (
     AppendAck,
     AppendResult,
     AsyncClient,
-    AsyncJsonIterator,
     AsyncProducer,
     AsyncReadSession,
     AsyncStream,
@@ -29,6 +28,7 @@ from ._native import (
     StreamMetadata,
     __version__,
 )
+from ._aio import AsyncJsonIterator
 from .consumer import AsyncConsumer, Consumer, Live
 from .stats import ConsumerStats, ProducerStats
 from . import _logging

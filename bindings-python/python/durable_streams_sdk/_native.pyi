@@ -5,6 +5,7 @@ from typing import Any, Literal, final, overload
 
 from typing_extensions import Self
 
+from ._aio import AsyncJsonIterator
 from .errors import DurableStreamError
 from .stats import ConsumerStats, ProducerStats
 
@@ -20,7 +21,6 @@ __all__ = [
     "AppendAck",
     "AppendResult",
     "AsyncClient",
-    "AsyncJsonIterator",
     "AsyncProducer",
     "AsyncReadSession",
     "AsyncStream",
@@ -407,13 +407,6 @@ class JsonIterator:
     def offset(self) -> str: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> Any: ...
-
-@final
-class AsyncJsonIterator:
-    @property
-    def offset(self) -> str: ...
-    def __aiter__(self) -> Self: ...
-    def __anext__(self) -> Awaitable[Any]: ...
 
 @final
 class Acked:
