@@ -10,6 +10,8 @@
 # Builds only for this machine (Linux x86_64). The other targets are built by
 # .github/workflows/release.yml, which has never been run (see README "Releases").
 # DIST (default: <repo>/dist) is where artifacts go; CARGO_TARGET_DIR is honoured.
+# RELEASE_SKIP_NPM_CI=1: `node` uses the bindings-node/node_modules already installed
+# (bindings-node/ci.sh, whose later steps still use them while this builds).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,6 +22,15 @@ py="${PYTHON:-python3}"
 nice="nice -n ${RELEASE_NICE:-10}"
 
 step() { printf '\n---- release %s: %s ----\n' "$kind" "$*"; }
+
+# A shared library that still has its symbol table was not stripped (e.g. a profile's
+# strip=debuginfo overriding the linker's -s).
+assert_stripped() {
+  if readelf -S "$1" | grep -q '\.symtab'; then
+    echo "$1 is not stripped (it has a .symtab)" >&2; exit 1
+  fi
+  echo "stripped: $(basename "$1") ($(wc -c < "$1") bytes)"
+}
 
 python_release() {
   local venv="$target/release-venv" out="$dist/python"
@@ -41,6 +52,11 @@ python_release() {
   local wheel
   wheel="$(ls "$out"/durable_streams_sdk-*.whl)"
   ls -l "$out"
+  local so_dir
+  so_dir="$(mktemp -d)"
+  "$venv/bin/python" -m zipfile -e "$wheel" "$so_dir"
+  assert_stripped "$(ls "$so_dir"/durable_streams_sdk/_native*.so)"
+  rm -rf "$so_dir"
 
   step "auditwheel show"
   auditwheel show "$wheel" | tee "$out/auditwheel.txt"
@@ -64,10 +80,15 @@ python_release() {
 
 node_release() {
   local here="$root/bindings-node"
-  step "npm ci (bindings-node)"
-  (cd "$here" && npm ci --no-audit --no-fund --silent)
+  if [ "${RELEASE_SKIP_NPM_CI:-}" = 1 ]; then
+    step "npm ci skipped (RELEASE_SKIP_NPM_CI=1: bindings-node/node_modules as installed)"
+  else
+    step "npm ci (bindings-node)"
+    (cd "$here" && npm ci --no-audit --no-fund --silent)
+  fi
   step "napi build --release --strip"
   (cd "$here" && $nice npx napi build --platform --release --strip --output-dir native --js index.js --dts index.d.ts)
+  assert_stripped "$here/native/durable-streams-sdk.linux-x64-gnu.node"
   node_pack
 }
 
