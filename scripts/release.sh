@@ -5,6 +5,7 @@
 #   bash scripts/release.sh node     # dist/node: main package + this platform's package (linux-x64-gnu), npm tarballs
 #   bash scripts/release.sh rust     # cargo package + cargo publish --dry-run + cargo doc (-D warnings) of the core
 #   bash scripts/release.sh check    # versions agree everywhere (scripts/check-versions.py)
+#   bash scripts/release.sh rust-check  # the cheap part of `rust` for CI: cargo doc -D warnings, cargo package --no-verify
 #   bash scripts/release.sh node-pack  # only the npm tarballs, from the binary already in bindings-node/native
 #
 # Builds only for this machine (Linux x86_64). The other targets are built by
@@ -135,12 +136,33 @@ rust_release() {
   ls -l "$target/package/"durable-streams-sdk-*.crate
 }
 
+# For CI (scripts/test.sh): what `rust` checks, minus the verify build of the packaged
+# crate (a second full debug build of the dependencies). One summary line.
+rust_check() {
+  local passed=0 failed=0
+  step "cargo doc -p durable-streams-sdk --no-deps (RUSTDOCFLAGS=-D warnings)"
+  if RUSTDOCFLAGS="-D warnings" cargo doc --locked -p durable-streams-sdk --no-deps; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  step "cargo package --no-verify -p durable-streams-sdk (manifest, file list)"
+  if cargo package --locked --no-verify -p durable-streams-sdk --allow-dirty; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  echo "summary: rust release check (cargo doc -D warnings, cargo package --no-verify): $passed passed, $failed failed, 1 skipped (the packaged crate's verify build: bash scripts/release.sh rust)"
+  [ "$failed" -eq 0 ]
+}
+
 kind="${1:-}"
 case "$kind" in
   python) python3 scripts/check-versions.py; python_release ;;
   node) python3 scripts/check-versions.py; node_release ;;
   node-pack) node_pack ;;
   rust) python3 scripts/check-versions.py; rust_release ;;
+  rust-check) rust_check ;;
   check) python3 scripts/check-versions.py ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

@@ -30,6 +30,9 @@ fi
 
 run build cargo build --locked -p durable-streams-sdk -p ds-rust-adapter -p ds-demo
 
+run rust-release bash scripts/release.sh rust-check
+while IFS= read -r line; do summary+=("${line#summary: }"); done < <(grep -E '^summary: ' "$logs/rust-release.log" || true)
+
 run core cargo test --locked -p durable-streams-sdk -p ds-bench
 summary+=("core (cargo test): $(count core '^test result' passed) passed, $(count core '^test result' failed) failed, $(count core '^test result' ignored) skipped")
 while IFS= read -r line; do summary+=("core: ${line#summary: }"); done < <(grep -E '^summary: chaos' "$logs/core.log" || true)
