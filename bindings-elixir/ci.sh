@@ -2,7 +2,8 @@
 # CI for the Elixir binding: install Elixir/OTP from Debian if missing, build the NIF
 # with cargo (debug, the workspace target dir) through the Mix project's compiler step,
 # run ExUnit against the real reference server, then the conformance suite through
-# tests/adapters/elixir (the prebuilt Mix project; nothing compiled at run time).
+# tests/adapters/elixir (the prebuilt Mix project; nothing compiled at run time), then the
+# chaos run (chaos/chaos.exs: Writer and live reader through tests/chaos/proxy.mjs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -48,10 +49,24 @@ if [ -x tests/adapters/elixir ] && [ "${DS_ELIXIR_SKIP_CONFORMANCE:-0}" != 1 ]; 
   conf_line="$(grep -E 'passed, [0-9]+ failed' "$workdir/conformance.log" | tail -1)"
 fi
 
+chaos_line=""
+chaos_rc=0
+if [ "${DS_ELIXIR_SKIP_CHAOS:-0}" != 1 ]; then
+  step "chaos: producer and live reader through tests/chaos/proxy.mjs"
+  set +e
+  (cd bindings-elixir && mix run chaos/chaos.exs 2>&1) | tee "$workdir/chaos.log"
+  chaos_rc=${PIPESTATUS[0]}
+  set -e
+  chaos_line="$(grep -E '^summary: chaos \(elixir\)' "$workdir/chaos.log" | tail -1)"
+  [ -n "$chaos_line" ] || chaos_line="summary: chaos (elixir): 0 passed, 1 failed, 0 skipped — no summary (exit $chaos_rc)"
+fi
+
 step "summary"
 echo "summary: ExUnit: $((tests - failed - skipped)) passed, $failed failed, $skipped skipped"
 if [ -n "$conf_line" ]; then
   echo "summary: ${conf_line/#conformance:/conformance, Elixir adapter:}"
 fi
+[ -n "$chaos_line" ] && echo "$chaos_line"
+[ "$chaos_rc" -eq 0 ] || exit 1
 [ "$exunit_rc" -eq 0 ] && [ "$failed" -eq 0 ] || exit 1
 if [ -n "$conf_line" ] && ! grep -qE ' 0 failed' <<<"$conf_line"; then exit 1; fi

@@ -10,7 +10,8 @@ defmodule DurableStreams.Client do
   `:errors` (`:reason`, the default: `{:error, reason}` as in `DurableStreams.Error`;
   `:struct`: `{:error, %DurableStreams.Error{}}`), and for tests and adapters
   `:dynamic_headers` / `:dynamic_params` (`{name, :counter | :timestamp | {:token, value}}`)
-  and `:append_retry` (`:when_unprocessed`, the default, or `:at_least_once`).
+  and `:append_retry` (`:when_unprocessed`, the default, or `:at_least_once`);
+  `:request_timeout` / `:live_idle_timeout` (ms) and `:max_retries` (nil: the core's defaults).
   """
   alias DurableStreams.Native
 
@@ -24,7 +25,10 @@ defmodule DurableStreams.Client do
       headers: pairs(opts[:headers]),
       dynamic_headers: dynamic(opts[:dynamic_headers]),
       dynamic_params: dynamic(opts[:dynamic_params]),
-      append_retry: opts[:append_retry] && to_string(opts[:append_retry])
+      append_retry: opts[:append_retry] && to_string(opts[:append_retry]),
+      request_timeout_ms: opts[:request_timeout],
+      live_idle_timeout_ms: opts[:live_idle_timeout],
+      max_retries: opts[:max_retries]
     }
 
     case Native.client_new(base_url, native_opts) do

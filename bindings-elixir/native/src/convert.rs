@@ -37,6 +37,10 @@ pub struct ClientOpts {
     pub dynamic_headers: Vec<(String, String, Option<String>)>,
     pub dynamic_params: Vec<(String, String, Option<String>)>,
     pub append_retry: Option<String>,
+    /// Per-request and live-idle timeouts in ms, and the retry budget (nil: core defaults).
+    pub request_timeout_ms: Option<u64>,
+    pub live_idle_timeout_ms: Option<u64>,
+    pub max_retries: Option<u32>,
 }
 
 pub fn build_client(base_url: String, o: ClientOpts) -> Result<Client> {
@@ -44,7 +48,16 @@ pub fn build_client(base_url: String, o: ClientOpts) -> Result<Client> {
     if let Some(r) = &o.append_retry {
         retry.append_retry = r.parse::<AppendRetry>()?;
     }
+    if let Some(n) = o.max_retries {
+        retry.max_retries = n;
+    }
     let mut b = Client::builder(base_url).retry_policy(retry);
+    if let Some(ms) = o.request_timeout_ms {
+        b = b.request_timeout(Duration::from_millis(ms));
+    }
+    if let Some(ms) = o.live_idle_timeout_ms {
+        b = b.live_idle_timeout(Duration::from_millis(ms));
+    }
     for (k, v) in o.headers {
         b = b.header(k, v);
     }
