@@ -54,7 +54,7 @@ chaos_rc=0
 if [ "${DS_ELIXIR_SKIP_CHAOS:-0}" != 1 ]; then
   step "chaos: producer and live reader through tests/chaos/proxy.mjs"
   set +e
-  (cd bindings-elixir && mix run chaos/chaos.exs 2>&1) | tee "$workdir/chaos.log"
+  (cd bindings-elixir && mix run chaos/chaos.exs 2>&1) | tee "$workdir/chaos.log" | grep -v '^summary: ' # printed once, below
   chaos_rc=${PIPESTATUS[0]}
   set -e
   chaos_line="$(grep -E '^summary: chaos \(elixir\)' "$workdir/chaos.log" | tail -1)"
