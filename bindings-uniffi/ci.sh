@@ -2,7 +2,8 @@
 # CI for the UniFFI binding (Kotlin + Swift): build the cdylib (debug, workspace target
 # dir) together with the crate's uniffi-bindgen, generate the Kotlin and Swift sources
 # (built, never committed), run the JUnit suite against the reference server, the
-# conformance runner through tests/adapters/kotlin, and the Swift syntax/name checks.
+# conformance runner through tests/adapters/kotlin, the chaos run (chaos.sh: producer and
+# live reader through tests/chaos/proxy.mjs), and the Swift syntax/name checks.
 #
 #   bash bindings-uniffi/ci.sh
 set -euo pipefail
@@ -69,6 +70,15 @@ if [[ -x "$repo/tests/adapters/kotlin" ]]; then
   if [[ $conf_rc -ne 0 ]] || ! grep -qE '^conformance: [0-9]+ passed, 0 failed' <<<"$conf_line"; then status=1; fi
 fi
 
+step "chaos run (bindings-uniffi/chaos.sh: producer and live reader through the chaos proxy)"
+set +e
+bash "$here/chaos.sh" > "$logs/chaos.log" 2>&1
+chaos_rc=$?
+set -e
+{ grep -v '^summary: ' "$logs/chaos.log" || true; } | tail -n 20 # the summary line is printed once, below
+chaos_line="$(grep -E '^summary: chaos' "$logs/chaos.log" | tail -n 1)"
+[[ $chaos_rc -ne 0 || -z "$chaos_line" ]] && status=1
+
 step "Swift: parse every .swift file with tree-sitter-swift; check the README's names"
 venv="${DS_SWIFT_VENV:-$repo/target/swift-check-venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -87,5 +97,6 @@ echo "summary: $junit_line"
 if [[ -n "$conf_line" ]]; then
   echo "summary: ${conf_line/#conformance:/conformance, Kotlin adapter:}"
 fi
+echo "${chaos_line:-summary: chaos (kotlin): 0 passed, 1 failed, 0 skipped (no result, exit $chaos_rc)}"
 echo "summary: ${swift_line:-Swift checks: 0 passed, 1 failed}"
 exit $status
