@@ -1,29 +1,14 @@
 // Consumers: pushed callbacks (subscribe) and pull iteration (consume).
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client, CallbackFailedError, StreamNotFoundError } from 'durable-streams-sdk'
-import { startServer, uniquePath, sleep } from './helpers.mjs'
+import { serverAndClient, uniquePath, sleep } from './helpers.mjs'
 
 describe('consumer', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
-
-  async function jsonStream() {
-    const s = client.stream(uniquePath())
-    await s.create({ contentType: 'application/json' })
-    return s
-  }
+  const env = serverAndClient()
 
   it('drives callbacks until the stream closes', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     await s.appendJsonBatch([{ n: 1 }, { n: 2 }])
     const items = []
     const events = []
@@ -50,7 +35,7 @@ describe('consumer', () => {
   })
 
   it('stops on request, and when onBatch returns false', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     await s.appendJson({ n: 1 })
     let batches = 0
     const h1 = s.subscribe({ onBatch: () => void batches++ }, { live: 'long-poll' })
@@ -68,7 +53,7 @@ describe('consumer', () => {
   })
 
   it('pauses and resumes', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const seen = []
     const handle = s.subscribe({ onBatch: (b) => void seen.push(...b.json()) }, { live: 'long-poll', offset: 'now' })
     await sleep(100)
@@ -85,7 +70,7 @@ describe('consumer', () => {
   })
 
   it('offers a refused batch again (onBatch threw) and reports it to onError', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     await s.appendJson({ n: 1 })
     let calls = 0
     const errs = []
@@ -112,13 +97,13 @@ describe('consumer', () => {
   })
 
   it('rejects done with a permanent error (missing stream)', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     const handle = s.subscribe({ onBatch: () => {} }, { live: 'long-poll' })
     await assert.rejects(handle.done, StreamNotFoundError)
   })
 
   it('iterates events with for await (pull)', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     await s.appendJsonBatch([{ n: 1 }, { n: 2 }])
     const writer = (async () => {
       await sleep(200)
@@ -141,7 +126,7 @@ describe('consumer', () => {
   })
 
   it('ends a pull consumer at the tail with live: false, and on abort', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     await s.appendJson({ n: 1 })
     const evs = []
     for await (const ev of s.consume({ live: false })) evs.push(ev.type)
@@ -155,7 +140,7 @@ describe('consumer', () => {
   })
 
   it('client.close() stops running consumers', async () => {
-    const c = new Client(server.url)
+    const c = new Client(env.server.url)
     const s = c.stream(uniquePath())
     await s.create({ contentType: 'application/json' })
     const handle = s.subscribe({ onBatch: () => {} }, { live: 'sse' })

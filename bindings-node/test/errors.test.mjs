@@ -1,11 +1,11 @@
 // Error classes: one per core error kind, with .code (the core's code) and .status.
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import * as sdk from 'durable-streams-sdk'
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
+import { serverAndClient, uniquePath, injectFault, clearFaults } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const pkgDir = path.dirname(require.resolve('durable-streams-sdk/package.json'))
@@ -14,16 +14,7 @@ const native = require(path.join(pkgDir, 'lib/native.js'))
 const { Client, DurableStreamError } = sdk
 
 describe('errors', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url, { retry: { maxRetries: 1, initialDelayMs: 10, maxDelayMs: 20 } })
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
+  const env = serverAndClient({ clientOptions: { retry: { maxRetries: 1, initialDelayMs: 10, maxDelayMs: 20 } } })
 
   // The classes are generated from the core's error table; the TypeScript declarations and
   // the ESM export list are written by hand. Both must agree with the table: a class
@@ -84,16 +75,16 @@ describe('errors', () => {
   })
 
   it('404 → StreamNotFoundError', async () => {
-    const e = await client.stream(uniquePath()).head().catch((e) => e)
+    const e = await env.client.stream(uniquePath()).head().catch((e) => e)
     assert.ok(e instanceof sdk.StreamNotFoundError)
     assert.equal(e.code, 'NOT_FOUND')
     assert.equal(e.status, 404)
     assert.equal(e.transient, false)
-    assert.match(e.message, new RegExp(server.url.replace(/[.:/]/g, '\\$&')), 'names the stream URL')
+    assert.match(e.message, new RegExp(env.server.url.replace(/[.:/]/g, '\\$&')), 'names the stream URL')
   })
 
   it('closed stream → StreamClosedError with nextOffset', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     const { finalOffset } = await s.close()
     const e = await s.append('x').catch((e) => e)
@@ -103,23 +94,23 @@ describe('errors', () => {
   })
 
   it('different configuration → ConflictError; wrong content type → ContentTypeMismatchError', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     await assert.rejects(s.create({ contentType: 'application/json' }), (e) => e instanceof sdk.ConflictError && e.status === 409)
-    const j = client.stream(uniquePath())
+    const j = env.client.stream(uniquePath())
     await j.create({ contentType: 'application/json' })
     await assert.rejects(j.append('x', { contentType: 'text/plain' }), (e) => e instanceof sdk.ContentTypeMismatchError && e.status === 409)
   })
 
   it('Stream-Seq regression → SequenceConflictError', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     await s.append('a', { seq: 5 })
     await assert.rejects(s.append('b', { seq: 5 }), sdk.SequenceConflictError)
   })
 
   it('producer sequence gap (manual headers) → SequenceGapError', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     await s.append('a', { producerId: 'p', producerEpoch: 0, producerSeq: 0 })
     const e = await s.append('c', { producerId: 'p', producerEpoch: 0, producerSeq: 2 }).catch((e) => e)
@@ -129,7 +120,7 @@ describe('errors', () => {
   })
 
   it('bad offset → InvalidArgumentError before I/O, or InvalidOffsetError from the server', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     assert.throws(() => s.read({ offset: 'a,b' }), (e) => e instanceof sdk.InvalidArgumentError && e.field === 'offset')
     await assert.rejects(s.readAll({ offset: 'not-an-offset' }), (e) => e instanceof sdk.InvalidOffsetError && e.status === 400)
@@ -137,15 +128,15 @@ describe('errors', () => {
 
   it('invalid arguments name the option', () => {
     assert.throws(() => new Client('ftp://x'), { code: 'INVALID_ARGUMENT', field: 'baseUrl' })
-    assert.throws(() => new Client(server.url, { retry: { multiplier: 0.5 } }), { field: 'multiplier' })
-    assert.throws(() => new Client(server.url, { retry: { maxRetries: 1.5 } }), { field: 'maxRetries' })
-    assert.throws(() => new Client(server.url, { requestTimeoutMs: 0 }), { field: 'requestTimeoutMs' })
-    assert.throws(() => client.stream('/__ds/x'), { field: 'path' })
-    assert.throws(() => client.stream('/a').read({ live: 'sometimes' }), { field: 'live' })
+    assert.throws(() => new Client(env.server.url, { retry: { multiplier: 0.5 } }), { field: 'multiplier' })
+    assert.throws(() => new Client(env.server.url, { retry: { maxRetries: 1.5 } }), { field: 'maxRetries' })
+    assert.throws(() => new Client(env.server.url, { requestTimeoutMs: 0 }), { field: 'requestTimeoutMs' })
+    assert.throws(() => env.client.stream('/__ds/x'), { field: 'path' })
+    assert.throws(() => env.client.stream('/a').read({ live: 'sometimes' }), { field: 'live' })
   })
 
   it('Promise-returning methods reject (never throw) on invalid arguments', async () => {
-    const s = client.stream('/a')
+    const s = env.client.stream('/a')
     const p = s.create({ ttlSeconds: 1.5 })
     assert.ok(p instanceof Promise)
     await assert.rejects(p, (e) => e instanceof sdk.InvalidArgumentError && e.field === 'ttlSeconds')
@@ -154,27 +145,27 @@ describe('errors', () => {
   })
 
   it('5xx after retries → UnexpectedStatusError (transient)', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
-    await injectFault(server.url, { path: s.path, status: 500, count: 5, method: 'HEAD' })
+    await injectFault(env.server.url, { path: s.path, status: 500, count: 5, method: 'HEAD' })
     try {
       const e = await s.head().catch((e) => e)
       assert.ok(e instanceof sdk.UnexpectedStatusError, `${e.name}`)
       assert.equal(e.status, 500)
       assert.equal(e.transient, true)
     } finally {
-      await clearFaults(server.url)
+      await clearFaults(env.server.url)
     }
   })
 
   it('429 after retries → RateLimitedError', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
-    await injectFault(server.url, { path: s.path, status: 429, count: 5, retryAfter: 0, method: 'HEAD' })
+    await injectFault(env.server.url, { path: s.path, status: 429, count: 5, retryAfter: 0, method: 'HEAD' })
     try {
       await assert.rejects(s.head(), (e) => e instanceof sdk.RateLimitedError && e.status === 429)
     } finally {
-      await clearFaults(server.url)
+      await clearFaults(env.server.url)
     }
   })
 
@@ -187,19 +178,19 @@ describe('errors', () => {
   })
 
   it('request deadline → TimeoutError', async () => {
-    const c = new Client(server.url, { requestTimeoutMs: 200, retry: { maxRetries: 0 } })
+    const c = new Client(env.server.url, { requestTimeoutMs: 200, retry: { maxRetries: 0 } })
     const s = c.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
-    await injectFault(server.url, { path: s.path, delayMs: 2000, method: 'HEAD' })
+    await injectFault(env.server.url, { path: s.path, delayMs: 2000, method: 'HEAD' })
     try {
       await assert.rejects(s.head(), sdk.TimeoutError)
     } finally {
-      await clearFaults(server.url)
+      await clearFaults(env.server.url)
     }
   })
 
   it('unencodable data → InvalidArgumentError', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     const cyclic = {}
     cyclic.self = cyclic
     await assert.rejects(s.appendJson(cyclic), { code: 'INVALID_ARGUMENT', field: 'data' })

@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
+import { before, after } from 'node:test'
+import { Client } from 'durable-streams-sdk'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -39,6 +41,32 @@ export async function startServer({ longPollMs = 500 } = {}) {
       clearTimeout(t)
     },
   }
+}
+
+/**
+ * A reference server and a Client on it for the enclosing `describe`: started before its
+ * tests, closed after them. `env.server` / `env.client` are set once the tests run.
+ */
+export function serverAndClient({ longPollMs, clientOptions } = {}) {
+  const env = {
+    server: undefined,
+    client: undefined,
+    /** A new stream of type application/json. */
+    async jsonStream(prefix) {
+      const s = env.client.stream(uniquePath(prefix))
+      await s.create({ contentType: 'application/json' })
+      return s
+    },
+  }
+  before(async () => {
+    env.server = await startServer({ longPollMs })
+    env.client = new Client(env.server.url, clientOptions)
+  })
+  after(async () => {
+    await env.client?.close()
+    await env.server?.stop()
+  })
+  return env
 }
 
 /** A fresh stream path. */

@@ -2,33 +2,18 @@
 // core calls (dynamic headers on the producer's background batches and on live reads,
 // consumer handlers and error handlers) and numbers that would make the core panic come
 // back as typed errors, and the process keeps working.
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { CallbackFailedError, Client, DurableStreamError, InternalError, InvalidArgumentError } from 'durable-streams-sdk'
-import { startServer, uniquePath } from './helpers.mjs'
+import { serverAndClient, uniquePath } from './helpers.mjs'
 
 describe('no panic crosses the boundary', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client?.close?.()
-    await server?.stop()
-  })
-
-  async function jsonStream() {
-    const s = client.stream(uniquePath('no-panic'))
-    await s.create({ contentType: 'application/json' })
-    return s
-  }
+  const env = serverAndClient()
 
   it('a header function throwing on the producer\'s background batches fails flush with CallbackFailedError', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream('no-panic')
     let calls = 0
-    const broken = new Client(server.url, {
+    const broken = new Client(env.server.url, {
       dynamicHeaders: { authorization: () => { calls++; throw new RangeError('provider failed') } },
       retry: { maxRetries: 0 },
     })
@@ -56,7 +41,7 @@ describe('no panic crosses the boundary', () => {
   }
 
   it('a header function throwing non-Error values or rejecting on a live read gives CallbackFailedError naming what was thrown', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream('no-panic')
     const cases = [
       [() => { throw 42 }, /: threw number 42$/],
       [() => { throw undefined }, /: threw undefined$/],
@@ -67,7 +52,7 @@ describe('no panic crosses the boundary', () => {
     ]
     const done = noStrayErrors()
     for (const [f, message] of cases) {
-      const broken = new Client(server.url, { dynamicHeaders: { 'x-token': f }, retry: { maxRetries: 0 } })
+      const broken = new Client(env.server.url, { dynamicHeaders: { 'x-token': f }, retry: { maxRetries: 0 } })
       await assert.rejects(
         (async () => {
           for await (const _ of broken.stream(s.path).read({ live: 'sse' })) throw new Error('read a chunk without its header')
@@ -86,10 +71,10 @@ describe('no panic crosses the boundary', () => {
   })
 
   it('a header value returned before the function threw never shows in the error', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream('no-panic')
     let calls = 0
     const secret = 'Bearer secret-token-0123456789'
-    const flaky = new Client(server.url, {
+    const flaky = new Client(env.server.url, {
       dynamicHeaders: { authorization: () => { if (calls++ === 0) return secret; throw 42 } },
       retry: { maxRetries: 0 },
     })
@@ -116,7 +101,7 @@ describe('no panic crosses the boundary', () => {
     ],
   ]) {
     it(`a consumer whose ${what} ends with CallbackFailedError and the process keeps working`, async () => {
-      const s = await jsonStream()
+      const s = await env.jsonStream('no-panic')
       await s.appendJson({ n: 1 })
       const done = noStrayErrors()
       const handle = s.subscribe(handlers, { live: 'long-poll', backoffBaseMs: 10, backoffMaxMs: 20 })
@@ -136,19 +121,19 @@ describe('no panic crosses the boundary', () => {
 
   for (const field of ['requestTimeoutMs', 'liveIdleTimeoutMs', 'connectTimeoutMs', 'poolIdleTimeoutMs']) {
     it(`${field}: 1e300 is an InvalidArgumentError, not a panic`, () => {
-      assert.throws(() => new Client(server.url, { [field]: 1e300 }), (e) => e instanceof InvalidArgumentError)
+      assert.throws(() => new Client(env.server.url, { [field]: 1e300 }), (e) => e instanceof InvalidArgumentError)
     })
   }
 
   for (const retry of [{ initialDelayMs: 1e300, maxDelayMs: 1e301 }, { maxDelayMs: 1e300 }]) {
     it(`retry ${JSON.stringify(retry)} is an InvalidArgumentError, not a panic`, () => {
-      assert.throws(() => new Client(server.url, { retry }), (e) => e instanceof InvalidArgumentError)
+      assert.throws(() => new Client(env.server.url, { retry }), (e) => e instanceof InvalidArgumentError)
     })
   }
 
   for (const opt of [{ lingerMs: 1e300 }, { deliveryTimeoutMs: 1e300 }]) {
     it(`producer ${JSON.stringify(opt)} is an InvalidArgumentError, not a panic`, async () => {
-      const s = await jsonStream()
+      const s = await env.jsonStream('no-panic')
       await assert.rejects(
         (async () => s.producer({ producerId: 'no-panic', ...opt }))(),
         (e) => e instanceof InvalidArgumentError,

@@ -1,27 +1,18 @@
 // Stream operations against the real reference server.
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client, ClosedError, StreamNotFoundError, version } from 'durable-streams-sdk'
-import { startServer, uniquePath } from './helpers.mjs'
+import { serverAndClient, uniquePath } from './helpers.mjs'
 
 describe('stream operations', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
+  const env = serverAndClient()
 
   it('exposes the native version', () => {
     assert.match(version, /^\d+\.\d+\.\d+/)
   })
 
   it('creates, confirms, heads and deletes a stream', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     const c1 = await s.create({ contentType: 'text/plain' })
     assert.equal(c1.created, true)
     assert.equal(c1.status, 201)
@@ -38,7 +29,7 @@ describe('stream operations', () => {
   })
 
   it('accepts Buffer, Uint8Array, ArrayBuffer and string data', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'application/octet-stream' })
     const r1 = await s.append(Buffer.from([1, 2]))
     await s.append(new Uint8Array([3, 4]))
@@ -52,7 +43,7 @@ describe('stream operations', () => {
   })
 
   it('stores JSON values as one message each', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'application/json' })
     await s.appendJson({ a: 1 })
     await s.appendJson([1, 2]) // an array is one message
@@ -64,7 +55,7 @@ describe('stream operations', () => {
   })
 
   it('creates with an initial body and reads from a saved offset', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     const created = await s.create({ contentType: 'text/plain', body: 'hello ' })
     const mid = created.nextOffset
     await s.append('world')
@@ -73,7 +64,7 @@ describe('stream operations', () => {
   })
 
   it('closes a stream, atomically with a final message', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     await s.append('a')
     const closed = await s.close({ data: 'z' })
@@ -87,7 +78,7 @@ describe('stream operations', () => {
   })
 
   it('appends and closes in one request', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     const r = await s.append('last', { close: true })
     assert.equal(r.streamClosed, true)
@@ -95,20 +86,20 @@ describe('stream operations', () => {
   })
 
   it('creates a TTL stream and reports it', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain', ttlSeconds: 600 })
     assert.equal((await s.head()).ttlSeconds, 600)
   })
 
   it('exposes url and path', () => {
-    const s = client.stream('/a/b')
+    const s = env.client.stream('/a/b')
     assert.equal(s.path, '/a/b')
-    assert.equal(s.url, `${server.url}/a/b`)
-    assert.equal(client.baseUrl, server.url)
+    assert.equal(s.url, `${env.server.url}/a/b`)
+    assert.equal(env.client.baseUrl, env.server.url)
   })
 
-  it('close() and async dispose close the client: later calls fail with ClosedError', async () => {
-    const c = new Client(server.url)
+  it('close() and async dispose close the env.client: later calls fail with ClosedError', async () => {
+    const c = new Client(env.server.url)
     const s = c.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     assert.equal(c.closed, false)
@@ -118,7 +109,7 @@ describe('stream operations', () => {
     await assert.rejects(s.append('late'), ClosedError)
     assert.throws(() => s.read(), ClosedError)
     await c.close() // closing again does nothing
-    const d = new Client(server.url)
+    const d = new Client(env.server.url)
     const ds = d.stream(uniquePath())
     await d[Symbol.asyncDispose]()
     await assert.rejects(ds.head(), ClosedError)
@@ -130,7 +121,7 @@ describe('stream operations', () => {
     const cjs = require('durable-streams-sdk')
     assert.equal(typeof cjs.Client, 'function')
     assert.equal(cjs.Client, Client, 'ESM and CommonJS share one implementation')
-    const s = new cjs.Client(server.url).stream(uniquePath())
+    const s = new cjs.Client(env.server.url).stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     await s.append('cjs')
     assert.equal((await s.readAll()).toString(), 'cjs')

@@ -1,23 +1,14 @@
 // Reads: catch-up, every live mode, JSON items, resuming, AbortSignal cancellation.
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client } from 'durable-streams-sdk'
-import { startServer, uniquePath, rawAppend, injectFault, clearFaults, sleep, timed } from './helpers.mjs'
+import { serverAndClient, uniquePath, rawAppend, injectFault, clearFaults, sleep, timed } from './helpers.mjs'
 
 describe('reads', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer({ longPollMs: 500 })
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
+  const env = serverAndClient({ longPollMs: 500 })
 
   async function textStream(contentType = 'text/plain') {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType })
     return s
   }
@@ -44,7 +35,7 @@ describe('reads', () => {
       const seen = []
       const writer = (async () => {
         await sleep(150)
-        await rawAppend(server.url, s.path, 'b', 'text/plain')
+        await rawAppend(env.server.url, s.path, 'b', 'text/plain')
         await sleep(150)
         await s.append('c')
         await sleep(150)
@@ -151,13 +142,13 @@ describe('reads', () => {
 
   it('an AbortSignal cancels an append in flight (the Rust future is dropped)', async () => {
     const s = await textStream()
-    await injectFault(server.url, { path: s.path, delayMs: 3000, method: 'POST' })
+    await injectFault(env.server.url, { path: s.path, delayMs: 3000, method: 'POST' })
     try {
       const { ms, error } = await timed(s.append('late', { signal: AbortSignal.timeout(200) }))
       assert.equal(error?.name, 'TimeoutError', 'AbortSignal.timeout() reason')
       assert.ok(ms < 2000, `took ${ms} ms`)
     } finally {
-      await clearFaults(server.url)
+      await clearFaults(env.server.url)
     }
   })
 
@@ -168,7 +159,7 @@ describe('reads', () => {
     assert.equal(first.value.upToDate, true)
     const waiting = Array.from({ length: 4 }, () => session.next())
     for (let i = 0; i < 4; i++) {
-      await rawAppend(server.url, s.path, `x${i};`, 'text/plain')
+      await rawAppend(env.server.url, s.path, `x${i};`, 'text/plain')
       await sleep(100)
     }
     const got = (await Promise.all(waiting)).map((r) => r.value.text())

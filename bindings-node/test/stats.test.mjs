@@ -1,24 +1,15 @@
 // Consumer stats (core/src/stats.rs through the binding): counts match what was consumed,
 // reconnects are counted with their cause.
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client } from 'durable-streams-sdk'
-import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
+import { serverAndClient, uniquePath, injectFault, clearFaults } from './helpers.mjs'
 
 describe('consumer stats', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
+  const env = serverAndClient()
 
   it('a pulled consumer counts the batches and bytes it handed out', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'text/plain' })
     for (const part of ['a', 'bb', 'ccc']) await s.append(part)
     const c = s.consume({ live: false, maxChunkBytes: 2 }) // small chunks: several batches
@@ -45,9 +36,9 @@ describe('consumer stats', () => {
   })
 
   it('a pushed consumer counts reconnects and their cause', async (t) => {
-    t.after(() => clearFaults(server.url))
-    // No client retries: the injected 503 reaches the consumer, which reconnects.
-    const noRetry = new Client(server.url, { retry: { maxRetries: 0 } })
+    t.after(() => clearFaults(env.server.url))
+    // No env.client retries: the injected 503 reaches the consumer, which reconnects.
+    const noRetry = new Client(env.server.url, { retry: { maxRetries: 0 } })
     t.after(() => noRetry.close())
     const p = uniquePath()
     const s = noRetry.stream(p)
@@ -55,7 +46,7 @@ describe('consumer stats', () => {
     await s.append('hello')
     await s.append('world!')
     await s.close()
-    await injectFault(server.url, { path: p, status: 503, count: 1, method: 'GET' })
+    await injectFault(env.server.url, { path: p, status: 503, count: 1, method: 'GET' })
     let seen = 0
     const h = s.subscribe({ onBatch: (b) => void (seen += b.data.length) }, { live: 'long-poll', backoffBaseMs: 50, backoffMaxMs: 100 })
     const end = await h.done
