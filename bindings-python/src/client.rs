@@ -206,71 +206,22 @@ fn to_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
     })
 }
 
-/// Options shared by `Client` and `AsyncClient`.
-#[allow(clippy::too_many_arguments)]
-fn build_client(
+/// `{name: callable}` as the core's dynamic values; `what` names the option in errors.
+fn callables(
     py: Python<'_>,
-    base_url: &str,
-    headers: Option<HashMap<String, String>>,
-    dynamic_headers: Option<&Bound<'_, PyDict>>,
-    dynamic_params: Option<&Bound<'_, PyDict>>,
-    retry: Option<&RetryOptions>,
-    connect_timeout: Option<f64>,
-    request_timeout: Option<f64>,
-    live_idle_timeout: Option<f64>,
-    pool_idle_timeout: Option<f64>,
-    compression: Option<bool>,
-    creator_loop: Option<Arc<Py<PyAny>>>,
-) -> PyResult<core::Client> {
-    let mut b = ClientBuilder::new(base_url);
-    for (name, value) in header_list(headers) {
-        b = b.header(name, value);
-    }
-    let callables = |d: Option<&Bound<'_, PyDict>>, what: &'static str| -> PyResult<Vec<(String, PyCallable)>> {
-        let mut out = Vec::new();
-        if let Some(d) = d {
-            for (k, v) in d.iter() {
-                let name: String = k.extract()?;
-                if !v.is_callable() {
-                    return Err(invalid_argument(py, what, format!("the value for {name:?} is not callable")));
-                }
-                out.push((name, PyCallable { callable: Arc::new(v.unbind()), creator_loop: creator_loop.clone() }));
-            }
+    d: Option<&Bound<'_, PyDict>>,
+    what: &'static str,
+    creator_loop: &Option<Arc<Py<PyAny>>>,
+) -> PyResult<Vec<(String, PyCallable)>> {
+    let mut out = Vec::new();
+    for (k, v) in d.into_iter().flat_map(|d| d.iter()) {
+        let name: String = k.extract()?;
+        if !v.is_callable() {
+            return Err(invalid_argument(py, what, format!("the value for {name:?} is not callable")));
         }
-        Ok(out)
-    };
-    for (name, p) in callables(dynamic_headers, "dynamic_headers")? {
-        b = b.dynamic_header(name, p);
+        out.push((name, PyCallable { callable: Arc::new(v.unbind()), creator_loop: creator_loop.clone() }));
     }
-    for (name, p) in callables(dynamic_params, "dynamic_params")? {
-        b = b.dynamic_param(name, p);
-    }
-    if let Some(r) = retry {
-        b = b.retry_policy(r.policy.clone());
-    }
-    if let Some(s) = connect_timeout {
-        b = b.connect_timeout(seconds(py, "connectTimeoutMs", s)?);
-    }
-    if let Some(s) = request_timeout {
-        b = b.request_timeout(seconds(py, "requestTimeoutMs", s)?);
-    }
-    if let Some(s) = live_idle_timeout {
-        b = b.live_idle_timeout(seconds(py, "liveIdleTimeoutMs", s)?);
-    }
-    if let Some(s) = pool_idle_timeout {
-        b = b.pool_idle_timeout(seconds(py, "poolIdleTimeoutMs", s)?);
-    }
-    if let Some(c) = compression {
-        b = b.compression(c);
-    }
-    guard(py, || b.build().map_err(Failure::from))
-}
-
-fn open_stream(py: Python<'_>, core: &core::Client, closed: &AtomicBool, path: &str) -> PyResult<core::Stream> {
-    if closed.load(Ordering::Acquire) {
-        return Err(state(ErrorKind::Closed, "the client is closed").into_pyerr(py));
-    }
-    guard(py, || Ok(core.stream(path)?))
+    Ok(out)
 }
 
 fn running_loop(py: Python<'_>) -> Option<Arc<Py<PyAny>>> {
@@ -278,75 +229,109 @@ fn running_loop(py: Python<'_>) -> Option<Arc<Py<PyAny>>> {
     asyncio.call_method0("get_running_loop").ok().map(|l| Arc::new(l.unbind()))
 }
 
-/// Blocking client. Thread-safe; share one per process (it pools connections).
-#[pyclass(frozen, module = "durable_streams_sdk._native")]
-pub struct Client {
-    pub core: core::Client,
-    closed: AtomicBool,
+/// One client class (`Client` or `AsyncClient`): the same options and methods; the
+/// flavour decides the stream class, whether awaitable callbacks may use the creating
+/// loop, and the context-manager protocol (`$extra`).
+macro_rules! client_class {
+    ($(#[$doc:meta])* $name:ident, $stream:ident, asyncio = $asyncio:literal, { $($extra:tt)* }) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "durable_streams_sdk._native")]
+        pub struct $name {
+            pub core: core::Client,
+            closed: AtomicBool,
+        }
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[pyo3(signature = (base_url, *, headers=None, dynamic_headers=None, dynamic_params=None, retry=None, connect_timeout=None, request_timeout=None, live_idle_timeout=None, pool_idle_timeout=None, compression=None))]
+            #[allow(clippy::too_many_arguments)]
+            fn new(
+                py: Python<'_>,
+                base_url: &str,
+                headers: Option<HashMap<String, String>>,
+                dynamic_headers: Option<Bound<'_, PyDict>>,
+                dynamic_params: Option<Bound<'_, PyDict>>,
+                retry: Option<PyRef<'_, RetryOptions>>,
+                connect_timeout: Option<f64>,
+                request_timeout: Option<f64>,
+                live_idle_timeout: Option<f64>,
+                pool_idle_timeout: Option<f64>,
+                compression: Option<bool>,
+            ) -> PyResult<Self> {
+                let creator_loop = if $asyncio { running_loop(py) } else { None };
+                let mut b = ClientBuilder::new(base_url);
+                for (name, value) in header_list(headers) {
+                    b = b.header(name, value);
+                }
+                for (name, p) in callables(py, dynamic_headers.as_ref(), "dynamic_headers", &creator_loop)? {
+                    b = b.dynamic_header(name, p);
+                }
+                for (name, p) in callables(py, dynamic_params.as_ref(), "dynamic_params", &creator_loop)? {
+                    b = b.dynamic_param(name, p);
+                }
+                if let Some(r) = retry {
+                    b = b.retry_policy(r.policy.clone());
+                }
+                if let Some(s) = connect_timeout {
+                    b = b.connect_timeout(seconds(py, "connectTimeoutMs", s)?);
+                }
+                if let Some(s) = request_timeout {
+                    b = b.request_timeout(seconds(py, "requestTimeoutMs", s)?);
+                }
+                if let Some(s) = live_idle_timeout {
+                    b = b.live_idle_timeout(seconds(py, "liveIdleTimeoutMs", s)?);
+                }
+                if let Some(s) = pool_idle_timeout {
+                    b = b.pool_idle_timeout(seconds(py, "poolIdleTimeoutMs", s)?);
+                }
+                if let Some(c) = compression {
+                    b = b.compression(c);
+                }
+                let core = guard(py, || b.build().map_err(Failure::from))?;
+                Ok($name { core, closed: AtomicBool::new(false) })
+            }
+
+            /// A handle on the stream at `path` (below the base URL). No I/O happens here.
+            #[pyo3(signature = (path, *, content_type=None))]
+            fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<$stream> {
+                if self.closed.load(Ordering::Acquire) {
+                    return Err(state(ErrorKind::Closed, "the client is closed").into_pyerr(py));
+                }
+                let s = guard(py, || Ok(self.core.stream(path)?))?;
+                Ok($stream::new(match content_type {
+                    Some(ct) => s.with_content_type(ct),
+                    None => s,
+                }))
+            }
+
+            #[getter]
+            fn base_url(&self) -> &str {
+                self.core.base_url()
+            }
+
+            #[getter]
+            fn retry(&self) -> RetryOptions {
+                RetryOptions { policy: self.core.retry_policy().clone() }
+            }
+
+            #[getter]
+            fn closed(&self) -> bool {
+                self.closed.load(Ordering::Acquire)
+            }
+
+            fn __repr__(&self) -> String {
+                format!("{}({})", stringify!($name), pyrepr(self.core.base_url()))
+            }
+
+            $($extra)*
+        }
+    };
 }
 
-/// asyncio client: the same options, awaitable operations.
-#[pyclass(frozen, module = "durable_streams_sdk._native")]
-pub struct AsyncClient {
-    pub core: core::Client,
-    closed: AtomicBool,
-}
-
-#[pymethods]
-impl Client {
-    #[new]
-    #[pyo3(signature = (base_url, *, headers=None, dynamic_headers=None, dynamic_params=None, retry=None, connect_timeout=None, request_timeout=None, live_idle_timeout=None, pool_idle_timeout=None, compression=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        base_url: &str,
-        headers: Option<HashMap<String, String>>,
-        dynamic_headers: Option<Bound<'_, PyDict>>,
-        dynamic_params: Option<Bound<'_, PyDict>>,
-        retry: Option<PyRef<'_, RetryOptions>>,
-        connect_timeout: Option<f64>,
-        request_timeout: Option<f64>,
-        live_idle_timeout: Option<f64>,
-        pool_idle_timeout: Option<f64>,
-        compression: Option<bool>,
-    ) -> PyResult<Self> {
-        let core = build_client(
-            py,
-            base_url,
-            headers,
-            dynamic_headers.as_ref(),
-            dynamic_params.as_ref(),
-            retry.as_deref(),
-            connect_timeout,
-            request_timeout,
-            live_idle_timeout,
-            pool_idle_timeout,
-            compression,
-            None,
-        )?;
-        Ok(Client { core, closed: AtomicBool::new(false) })
-    }
-
-    /// A handle on the stream at `path` (below the base URL). No I/O happens here.
-    #[pyo3(signature = (path, *, content_type=None))]
-    fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<Stream> {
-        let s = open_stream(py, &self.core, &self.closed, path)?;
-        Ok(Stream::new(match content_type {
-            Some(ct) => s.with_content_type(ct),
-            None => s,
-        }))
-    }
-
-    #[getter]
-    fn base_url(&self) -> &str {
-        self.core.base_url()
-    }
-
-    #[getter]
-    fn retry(&self) -> RetryOptions {
-        RetryOptions { policy: self.core.retry_policy().clone() }
-    }
-
+client_class!(
+    /// Blocking client. Thread-safe; share one per process (it pools connections).
+    Client, Stream, asyncio = false, {
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
@@ -358,77 +343,16 @@ impl Client {
         self.closed.store(true, Ordering::Release);
     }
 
-    #[getter]
-    fn closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         self.close();
         false
     }
+});
 
-    fn __repr__(&self) -> String {
-        format!("Client({})", pyrepr(self.core.base_url()))
-    }
-}
-
-#[pymethods]
-impl AsyncClient {
-    #[new]
-    #[pyo3(signature = (base_url, *, headers=None, dynamic_headers=None, dynamic_params=None, retry=None, connect_timeout=None, request_timeout=None, live_idle_timeout=None, pool_idle_timeout=None, compression=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        base_url: &str,
-        headers: Option<HashMap<String, String>>,
-        dynamic_headers: Option<Bound<'_, PyDict>>,
-        dynamic_params: Option<Bound<'_, PyDict>>,
-        retry: Option<PyRef<'_, RetryOptions>>,
-        connect_timeout: Option<f64>,
-        request_timeout: Option<f64>,
-        live_idle_timeout: Option<f64>,
-        pool_idle_timeout: Option<f64>,
-        compression: Option<bool>,
-    ) -> PyResult<Self> {
-        let core = build_client(
-            py,
-            base_url,
-            headers,
-            dynamic_headers.as_ref(),
-            dynamic_params.as_ref(),
-            retry.as_deref(),
-            connect_timeout,
-            request_timeout,
-            live_idle_timeout,
-            pool_idle_timeout,
-            compression,
-            running_loop(py),
-        )?;
-        Ok(AsyncClient { core, closed: AtomicBool::new(false) })
-    }
-
-    /// A handle on the stream at `path` (below the base URL). No I/O happens here.
-    #[pyo3(signature = (path, *, content_type=None))]
-    fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<AsyncStream> {
-        let s = open_stream(py, &self.core, &self.closed, path)?;
-        Ok(AsyncStream::new(match content_type {
-            Some(ct) => s.with_content_type(ct),
-            None => s,
-        }))
-    }
-
-    #[getter]
-    fn base_url(&self) -> &str {
-        self.core.base_url()
-    }
-
-    #[getter]
-    fn retry(&self) -> RetryOptions {
-        RetryOptions { policy: self.core.retry_policy().clone() }
-    }
-
+client_class!(
+    /// asyncio client: the same options, awaitable operations.
+    AsyncClient, AsyncStream, asyncio = true, {
     fn __aenter__(slf: Py<Self>) -> Ready {
         Ready::new(Some(slf.into_any()))
     }
@@ -439,18 +363,9 @@ impl AsyncClient {
         Ready::new(None)
     }
 
-    #[getter]
-    fn closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
     #[pyo3(signature = (*_args))]
     fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Ready> {
         self.closed.store(true, Ordering::Release);
         Ok(Ready::new(Some(false.into_pyobject(py)?.to_owned().into_any().unbind())))
     }
-
-    fn __repr__(&self) -> String {
-        format!("AsyncClient({})", pyrepr(self.core.base_url()))
-    }
-}
+});

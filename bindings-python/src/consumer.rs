@@ -86,34 +86,19 @@ impl<'py> IntoPyObject<'py> for EventOut {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let event = |kind, offset: Option<String>| ConsumerEvent { kind, batch: None, offset, error: None, retry_in: None };
         let ev = match self.0 {
             CoreEvent::Batch(c) => ConsumerEvent {
-                kind: "batch",
                 offset: Some(c.next_offset.to_string()),
                 batch: Some(Py::new(py, Chunk::new(c))?),
-                error: None,
-                retry_in: None,
+                ..event("batch", None)
             },
-            CoreEvent::UpToDate { offset } => ConsumerEvent {
-                kind: "up_to_date",
-                batch: None,
-                offset: Some(offset.to_string()),
-                error: None,
-                retry_in: None,
-            },
-            CoreEvent::Closed { final_offset } => ConsumerEvent {
-                kind: "closed",
-                batch: None,
-                offset: Some(final_offset.to_string()),
-                error: None,
-                retry_in: None,
-            },
+            CoreEvent::UpToDate { offset } => event("up_to_date", Some(offset.to_string())),
+            CoreEvent::Closed { final_offset } => event("closed", Some(final_offset.to_string())),
             CoreEvent::Reconnecting { error, retry_in } => ConsumerEvent {
-                kind: "reconnecting",
-                batch: None,
-                offset: None,
                 error: Some(core_error(py, &error).into_value(py).into_any()),
                 retry_in: Some(retry_in.as_secs_f64()),
+                ..event("reconnecting", None)
             },
         };
         Bound::new(py, ev)

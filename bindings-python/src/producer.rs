@@ -5,79 +5,25 @@
 //! call (also across threads and tasks); only under back-pressure is there anything
 //! to wait for.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use durable_streams_sdk::{self as core, Enqueued, ErrorKind, ProducerOptions, RawProducerOptions};
+use durable_streams_sdk::{self as core, Enqueued, ErrorKind, ProducerOptions};
 use futures_util::FutureExt;
 use futures_util::future::Shared;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::convert::{CloseResult, NoneOut, data_bytes, header_list, json_bytes, py_bool, pyrepr, pyrepr_opt, seconds};
+use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, pyrepr_opt, seconds};
 use crate::errors::{core_error, state};
 use crate::rt::{BResult, Ready, awaitable, block, guard};
-
-/// Validated producer settings plus the stream they apply to.
-pub struct ProducerConfig {
-    stream: core::Stream,
-    opts: ProducerOptions,
-}
-
-impl ProducerConfig {
-    /// The core producer (it starts without I/O; the first batch learns what it needs).
-    fn start(self, py: Python<'_>) -> PyResult<core::Producer> {
-        guard(py, || Ok(core::Producer::start_now(self.stream, self.opts)?))
-    }
-}
-
-impl ProducerConfig {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        py: Python<'_>,
-        stream: &core::Stream,
-        producer_id: String,
-        epoch: Option<i64>,
-        auto_claim: Option<bool>,
-        max_batch_items: Option<i64>,
-        max_batch_bytes: Option<i64>,
-        linger: Option<f64>,
-        max_in_flight: Option<i64>,
-        buffer_limit_bytes: Option<i64>,
-        delivery_timeout: Option<f64>,
-        content_type: Option<String>,
-        headers: Option<HashMap<String, String>>,
-        on_error: Option<Py<PyAny>>,
-    ) -> PyResult<Self> {
-        let raw = RawProducerOptions {
-            producer_id: Some(producer_id),
-            epoch,
-            auto_claim,
-            max_batch_items,
-            max_batch_bytes,
-            linger_ms: linger.map(|s| s * 1e3),
-            max_in_flight,
-            buffer_limit_bytes,
-        };
-        let mut opts = guard(py, || Ok(ProducerOptions::from_raw(raw)?))?;
-        if let Some(s) = delivery_timeout {
-            opts.delivery_timeout = seconds(py, "deliveryTimeoutMs", s)?;
-        }
-        opts.content_type = content_type;
-        opts.headers = header_list(headers);
-        if let Some(cb) = on_error {
-            opts.on_error = Some(error_callback(Arc::new(cb)));
-        }
-        Ok(ProducerConfig { stream: stream.clone(), opts })
-    }
-}
+use crate::stream::run_blocking;
 
 /// `on_error(error, messages)`, called on a blocking-pool thread (never on an I/O
 /// worker); its own exceptions are reported as unraisable.
-fn error_callback(cb: Arc<Py<PyAny>>) -> core::ErrorCallback {
+pub fn error_callback(cb: Arc<Py<PyAny>>) -> core::ErrorCallback {
     Arc::new(move |err: &core::Error, msgs: &[Bytes]| {
         let (cb, err, msgs) = (cb.clone(), err.clone(), msgs.to_vec());
         let call = move || {
@@ -190,9 +136,11 @@ enum Queued {
 }
 
 impl Handle {
-    fn new(py: Python<'_>, cfg: ProducerConfig) -> PyResult<Self> {
-        let id = cfg.opts.producer_id.as_str().into();
-        Ok(Handle { p: cfg.start(py)?, id, finished: Arc::default() })
+    /// The core producer (it starts without I/O; the first batch learns what it needs).
+    fn new(py: Python<'_>, stream: core::Stream, opts: ProducerOptions) -> PyResult<Self> {
+        let id = opts.producer_id.as_str().into();
+        let p = guard(py, || Ok(core::Producer::start_now(stream, opts)?))?;
+        Ok(Handle { p, id, finished: Arc::default() })
     }
 
     fn enqueue(&self, py: Python<'_>, got: core::Result<Enqueued>) -> PyResult<Queued> {
@@ -250,13 +198,6 @@ impl Handle {
         }
     }
 
-    fn repr(&self, class: &str) -> String {
-        format!("{class}({}, epoch={})", pyrepr(&self.id), self.p.epoch())
-    }
-}
-
-fn optional_data(data: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Bytes>> {
-    data.map(data_bytes).transpose()
 }
 
 fn json_list(py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
@@ -267,19 +208,112 @@ fn data_list(values: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
     values.try_iter()?.map(|v| data_bytes(&v?)).collect()
 }
 
-/// Idempotent, batching producer (blocking API). `append` does not wait for the
-/// network (only for buffer room); `flush` waits until everything is stored.
-/// As a context manager, leaving the block flushes and detaches (the stream stays open).
-#[pyclass(frozen, module = "durable_streams_sdk._native")]
-pub struct Producer {
-    h: Handle,
+
+/// One producer class (`Producer` or `AsyncProducer`): the methods are written once;
+/// `$run` makes the flavour's result of a future (waited for, or an awaitable), the
+/// class's `done` that of an enqueue. The docs are the flavour's own (`$(#[..])* fn name;`,
+/// in the order below); the context-manager protocol is in `$extra`.
+macro_rules! producer_class {
+    (
+        $(#[$doc:meta])* $name:ident, $append_out:ty, $run:ident;
+        $(#[$append:meta])* fn append;
+        $(#[$append_json:meta])* fn append_json;
+        $(#[$append_many:meta])* fn append_many;
+        $(#[$append_json_many:meta])* fn append_json_many;
+        $(#[$flush:meta])* fn flush;
+        $(#[$close:meta])* fn close;
+        $(#[$detach:meta])* fn detach;
+        $(#[$epoch:meta])* fn epoch;
+        $(#[$next_seq:meta])* fn next_seq;
+        { $($extra:tt)* }
+    ) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "durable_streams_sdk._native")]
+        pub struct $name {
+            h: Handle,
+        }
+
+        impl $name {
+            pub fn new(py: Python<'_>, stream: core::Stream, opts: ProducerOptions) -> PyResult<Self> {
+                Ok($name { h: Handle::new(py, stream, opts)? })
+            }
+        }
+
+        #[pymethods]
+        impl $name {
+            /// Messages and bytes enqueued/sent/acknowledged, batches, requests, retries, in
+            /// flight, buffered bytes, last error (a dict; the core's `ProducerStats`).
+            fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+                crate::stats::producer_stats(py, &self.h.p.stats())
+            }
+
+            $(#[$append])*
+            #[pyo3(signature = (data, *, ack=false))]
+            fn append<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
+                let q = self.h.one(py, data_bytes(&data)?, ack)?;
+                self.done(py, q)
+            }
+
+            $(#[$append_json])*
+            #[pyo3(signature = (value, *, ack=false))]
+            fn append_json<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
+                let q = self.h.one(py, json_bytes(py, &value)?, ack)?;
+                self.done(py, q)
+            }
+
+            $(#[$append_many])*
+            #[pyo3(signature = (data, *, ack=false))]
+            fn append_many<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
+                let q = self.h.many(py, data_list(&data)?, ack)?;
+                self.done(py, q)
+            }
+
+            $(#[$append_json_many])*
+            #[pyo3(signature = (values, *, ack=false))]
+            fn append_json_many<'py>(&self, py: Python<'py>, values: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
+                let q = self.h.many(py, json_list(py, &values)?, ack)?;
+                self.done(py, q)
+            }
+
+            $(#[$flush])*
+            fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, self.h.flush())
+            }
+
+            $(#[$close])*
+            #[pyo3(signature = (data=None))]
+            fn close<'py>(&self, py: Python<'py>, data: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+                let data = data.as_ref().map(data_bytes).transpose()?;
+                $run(py, self.h.close(data))
+            }
+
+            $(#[$detach])*
+            fn detach<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, self.h.detach())
+            }
+
+            $(#[$epoch])*
+            #[getter]
+            fn epoch(&self) -> u64 {
+                self.h.p.epoch()
+            }
+
+            $(#[$next_seq])*
+            #[getter]
+            fn next_seq(&self) -> u64 {
+                self.h.p.next_seq()
+            }
+
+            fn __repr__(&self) -> String {
+                format!("{}({}, epoch={})", stringify!($name), pyrepr(&self.h.id), self.h.p.epoch())
+            }
+
+            $($extra)*
+        }
+    };
 }
 
 impl Producer {
-    pub fn new(py: Python<'_>, cfg: ProducerConfig) -> PyResult<Self> {
-        Ok(Producer { h: Handle::new(py, cfg)? })
-    }
-
     fn done(&self, py: Python<'_>, q: Queued) -> PyResult<Option<AppendAck>> {
         match q {
             Queued::Now(a) => Ok(a),
@@ -288,107 +322,50 @@ impl Producer {
     }
 }
 
-#[pymethods]
-impl Producer {
-    /// Messages and bytes enqueued/sent/acknowledged, batches, requests, retries, in
-    /// flight, buffered bytes, last error (a dict; the core's `ProducerStats`).
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        crate::stats::producer_stats(py, &self.h.p.stats())
-    }
-
+producer_class! {
+    /// Idempotent, batching producer (blocking API). `append` does not wait for the
+    /// network (only for buffer room); `flush` waits until everything is stored.
+    /// As a context manager, leaving the block flushes and detaches (the stream stays open).
+    Producer, Option<AppendAck>, run_blocking;
     /// Enqueue one message (`bytes`/`str`; on a JSON stream the text of one JSON value).
     /// With `ack=True`, returns an `AppendAck`.
-    #[pyo3(signature = (data, *, ack=false))]
-    fn append(&self, py: Python<'_>, data: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
-        let q = self.h.one(py, data_bytes(&data)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append;
     /// Enqueue one JSON-serialisable value.
-    #[pyo3(signature = (value, *, ack=false))]
-    fn append_json(&self, py: Python<'_>, value: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
-        let q = self.h.one(py, json_bytes(py, &value)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append_json;
     /// Enqueue several messages in one call, in order; with `ack=True` the
     /// acknowledgement is the last message's (it resolves once all are stored).
-    #[pyo3(signature = (data, *, ack=false))]
-    fn append_many(&self, py: Python<'_>, data: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
-        let q = self.h.many(py, data_list(&data)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append_many;
     /// Enqueue several JSON-serialisable values in one call (see `append_many`).
-    #[pyo3(signature = (values, *, ack=false))]
-    fn append_json_many(&self, py: Python<'_>, values: Bound<'_, PyAny>, ack: bool) -> PyResult<Option<AppendAck>> {
-        let q = self.h.many(py, json_list(py, &values)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append_json_many;
     /// Wait until everything appended so far is stored.
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        block(py, self.h.flush()).map(drop)
-    }
-
+    fn flush;
     /// Flush, then close the stream (atomically appending `data` as a final message).
-    #[pyo3(signature = (data=None))]
-    fn close(&self, py: Python<'_>, data: Option<Bound<'_, PyAny>>) -> PyResult<CloseResult> {
-        let data = optional_data(data.as_ref())?;
-        block(py, self.h.close(data))
-    }
-
+    fn close;
     /// Flush, then stop without closing the stream.
-    fn detach(&self, py: Python<'_>) -> PyResult<()> {
-        block(py, self.h.detach()).map(drop)
-    }
-
+    fn detach;
     /// The epoch in use (changes after an auto-claim).
-    #[getter]
-    fn epoch(&self) -> u64 {
-        self.h.p.epoch()
-    }
-
+    fn epoch;
     /// The sequence number the next batch will get.
-    #[getter]
-    fn next_seq(&self) -> u64 {
-        self.h.p.next_seq()
-    }
+    fn next_seq;
+    {
+        fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+            slf
+        }
 
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
+        #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+        fn __exit__<'py>(
+            &self,
+            py: Python<'py>,
+            exc_type: Option<Bound<'py, PyAny>>,
+            _exc: Option<Bound<'py, PyAny>>,
+            _tb: Option<Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            run_blocking(py, self.h.exit(exc_type.is_some_and(|t| !t.is_none())))
+        }
     }
-
-    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        exc_type: Option<Bound<'_, PyAny>>,
-        _exc: Option<Bound<'_, PyAny>>,
-        _tb: Option<Bound<'_, PyAny>>,
-    ) -> PyResult<bool> {
-        let failing = exc_type.is_some_and(|t| !t.is_none());
-        block(py, self.h.exit(failing))
-    }
-
-    fn __repr__(&self) -> String {
-        self.h.repr("Producer")
-    }
-}
-
-/// Idempotent, batching producer (asyncio API). `await append(...)` returns as soon as
-/// the message is queued — at once, without a trip through the event loop, unless the
-/// buffer is full; `async with` flushes and detaches on exit.
-#[pyclass(frozen, module = "durable_streams_sdk._native")]
-pub struct AsyncProducer {
-    h: Handle,
 }
 
 impl AsyncProducer {
-    pub fn new(py: Python<'_>, cfg: ProducerConfig) -> PyResult<Self> {
-        Ok(AsyncProducer { h: Handle::new(py, cfg)? })
-    }
-
     fn done<'py>(&self, py: Python<'py>, q: Queued) -> PyResult<Bound<'py, PyAny>> {
         match q {
             Queued::Now(a) => {
@@ -400,84 +377,39 @@ impl AsyncProducer {
     }
 }
 
-#[pymethods]
-impl AsyncProducer {
-    /// Messages and bytes enqueued/sent/acknowledged, batches, requests, retries, in
-    /// flight, buffered bytes, last error (a dict; the core's `ProducerStats`).
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        crate::stats::producer_stats(py, &self.h.p.stats())
-    }
-
+producer_class! {
+    /// Idempotent, batching producer (asyncio API). `await append(...)` returns as soon as
+    /// the message is queued — at once, without a trip through the event loop, unless the
+    /// buffer is full; `async with` flushes and detaches on exit.
+    AsyncProducer, Bound<'py, PyAny>, awaitable;
     /// Queue one message; the awaitable resolves once queued (waiting only for buffer
     /// room). With `ack=True` it resolves to an `AppendAck` to await for durability.
-    #[pyo3(signature = (data, *, ack=false))]
-    fn append<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        let q = self.h.one(py, data_bytes(&data)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append;
     /// Queue one JSON-serialisable value.
-    #[pyo3(signature = (value, *, ack=false))]
-    fn append_json<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        let q = self.h.one(py, json_bytes(py, &value)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append_json;
     /// Queue several messages in one call, in order.
-    #[pyo3(signature = (data, *, ack=false))]
-    fn append_many<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        let q = self.h.many(py, data_list(&data)?, ack)?;
-        self.done(py, q)
-    }
-
+    fn append_many;
     /// Queue several JSON-serialisable values in one call, in order.
-    #[pyo3(signature = (values, *, ack=false))]
-    fn append_json_many<'py>(&self, py: Python<'py>, values: Bound<'py, PyAny>, ack: bool) -> PyResult<Bound<'py, PyAny>> {
-        let q = self.h.many(py, json_list(py, &values)?, ack)?;
-        self.done(py, q)
-    }
+    fn append_json_many;
+    fn flush;
+    fn close;
+    fn detach;
+    fn epoch;
+    fn next_seq;
+    {
+        fn __aenter__(slf: Py<Self>) -> Ready {
+            Ready::new(Some(slf.into_any()))
+        }
 
-    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, self.h.flush())
-    }
-
-    #[pyo3(signature = (data=None))]
-    fn close<'py>(&self, py: Python<'py>, data: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
-        let data = optional_data(data.as_ref())?;
-        awaitable(py, self.h.close(data))
-    }
-
-    fn detach<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        awaitable(py, self.h.detach())
-    }
-
-    #[getter]
-    fn epoch(&self) -> u64 {
-        self.h.p.epoch()
-    }
-
-    #[getter]
-    fn next_seq(&self) -> u64 {
-        self.h.p.next_seq()
-    }
-
-    fn __aenter__(slf: Py<Self>) -> Ready {
-        Ready::new(Some(slf.into_any()))
-    }
-
-    #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
-    fn __aexit__<'py>(
-        &self,
-        py: Python<'py>,
-        exc_type: Option<Bound<'py, PyAny>>,
-        _exc: Option<Bound<'py, PyAny>>,
-        _tb: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let failing = exc_type.is_some_and(|t| !t.is_none());
-        awaitable(py, self.h.exit(failing))
-    }
-
-    fn __repr__(&self) -> String {
-        self.h.repr("AsyncProducer")
+        #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+        fn __aexit__<'py>(
+            &self,
+            py: Python<'py>,
+            exc_type: Option<Bound<'py, PyAny>>,
+            _exc: Option<Bound<'py, PyAny>>,
+            _tb: Option<Bound<'py, PyAny>>,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            awaitable(py, self.h.exit(exc_type.is_some_and(|t| !t.is_none())))
+        }
     }
 }

@@ -2,21 +2,22 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
-use bytes::Bytes;
 use durable_streams_sdk::{
-    self as core, AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, ReadOptions,
+    self as core, AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, ProducerOptions,
+    RawProducerOptions, ReadOptions,
 };
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use serde_json::value::RawValue;
 
 use crate::convert::{
-    AppendResult, BytesOut, CloseResult, CreateResult, NoneOut, StreamMetadata, append_result, data_bytes,
-    header_list, json_text, parse_live, parse_offset, pyrepr,
+    BytesOut, CloseResult, CreateResult, NoneOut, StreamMetadata, append_result, data_bytes, header_list, json_text,
+    parse_live, parse_offset, pyrepr, seconds,
 };
 use crate::errors::invalid_argument;
-use crate::producer::{AsyncProducer, Producer, ProducerConfig};
+use crate::producer::{AsyncProducer, Producer, error_callback};
 use crate::read::{AsyncReadSession, ReadSession};
 use crate::rt::{BResult, awaitable, block, guard};
 
@@ -32,174 +33,28 @@ fn raw_json(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Box<RawValue>>
     RawValue::from_string(json_text(py, value)?).map_err(|e| invalid_argument(py, "value", e))
 }
 
-/// The operations shared by both flavours: each builds a `'static` future.
-pub struct Ops;
-
-impl Ops {
-    #[allow(clippy::too_many_arguments)]
-    fn create(
-        py: Python<'_>,
-        s: &core::Stream,
-        content_type: Option<String>,
-        ttl_seconds: Option<u64>,
-        expires_at: Option<String>,
-        closed: bool,
-        data: Option<&Bound<'_, PyAny>>,
-        fork_from: Option<String>,
-        fork_offset: Option<&str>,
-        fork_sub_offset: Option<u64>,
-        headers: Option<HashMap<String, String>>,
-    ) -> PyResult<impl Future<Output = BResult<CreateResult>> + Send + 'static> {
-        let fork = match fork_from {
-            Some(source_path) => Some(ForkOptions {
-                source_path,
-                offset: fork_offset.map(|o| guard(py, || Ok(Offset::parse(o)?))).transpose()?,
-                sub_offset: fork_sub_offset,
-            }),
-            None => None,
-        };
-        let opts = CreateOptions {
-            content_type,
-            ttl_seconds,
-            expires_at,
-            closed,
-            body: data.map(data_bytes).transpose()?,
-            fork,
-            headers: header_list(headers),
-        };
-        let s = s.clone();
-        Ok(async move {
-            let r = s.create(opts).await?;
-            Ok(CreateResult {
-                created: r.created,
-                status: r.status,
-                next_offset: r.next_offset.map(|o| o.to_string()),
-                content_type: r.content_type,
-                closed: r.closed,
-            })
-        })
-    }
-
-    fn append_opts(
-        content_type: Option<String>,
-        seq: Option<&Bound<'_, PyAny>>,
-        close: bool,
-        headers: Option<HashMap<String, String>>,
-        producer: Option<(String, u64, u64)>,
-    ) -> PyResult<AppendOptions> {
-        Ok(AppendOptions {
-            content_type,
-            seq: seq_token(seq)?,
-            producer: producer.map(|(id, epoch, seq)| ProducerHeaders { id, epoch, seq }),
-            close,
-            headers: header_list(headers),
-        })
-    }
-
-    fn append(
-        s: &core::Stream,
-        data: Bytes,
-        opts: AppendOptions,
-    ) -> impl Future<Output = BResult<AppendResult>> + Send + 'static {
-        let s = s.clone();
-        async move { Ok(append_result(s.append(data, opts).await?)) }
-    }
-
-    fn append_json(
-        py: Python<'_>,
-        s: &core::Stream,
-        value: &Bound<'_, PyAny>,
-        opts: AppendOptions,
-    ) -> PyResult<impl Future<Output = BResult<AppendResult>> + Send + 'static> {
-        let raw = raw_json(py, value)?;
-        let s = s.clone();
-        Ok(async move { Ok(append_result(s.append_json(&raw, opts).await?)) })
-    }
-
-    fn append_json_batch(
-        py: Python<'_>,
-        s: &core::Stream,
-        values: &Bound<'_, PyAny>,
-        opts: AppendOptions,
-    ) -> PyResult<impl Future<Output = BResult<AppendResult>> + Send + 'static> {
-        let mut raws = Vec::new();
-        for v in values.try_iter()? {
-            raws.push(raw_json(py, &v?)?);
-        }
-        let s = s.clone();
-        Ok(async move { Ok(append_result(s.append_json_batch(&raws, opts).await?)) })
-    }
-
-    fn close(
-        s: &core::Stream,
-        data: Option<&Bound<'_, PyAny>>,
-        content_type: Option<String>,
-        headers: Option<HashMap<String, String>>,
-    ) -> PyResult<impl Future<Output = BResult<CloseResult>> + Send + 'static> {
-        let opts =
-            CloseOptions { data: data.map(data_bytes).transpose()?, content_type, headers: header_list(headers) };
-        let s = s.clone();
-        Ok(async move { Ok(CloseResult { final_offset: s.close(opts).await?.final_offset.to_string() }) })
-    }
-
-    fn delete(
-        s: &core::Stream,
-        headers: Option<HashMap<String, String>>,
-    ) -> impl Future<Output = BResult<()>> + Send + 'static {
-        let s = s.clone();
-        let h = header_list(headers);
-        async move { Ok(s.delete_with_headers(&h).await?) }
-    }
-
-    fn head(
-        s: &core::Stream,
-        headers: Option<HashMap<String, String>>,
-    ) -> impl Future<Output = BResult<StreamMetadata>> + Send + 'static {
-        let s = s.clone();
-        let h = header_list(headers);
-        async move {
-            let m = s.head_with_headers(&h).await?;
-            Ok(StreamMetadata {
-                content_type: m.content_type,
-                next_offset: m.next_offset.to_string(),
-                closed: m.closed,
-                ttl_seconds: m.ttl_seconds,
-                expires_at: m.expires_at,
-                etag: m.etag,
-            })
-        }
-    }
-
-    fn read_all(s: &core::Stream, offset: Offset) -> impl Future<Output = BResult<BytesOut>> + Send + 'static {
-        let s = s.clone();
-        async move { Ok(BytesOut(s.read_all(offset).await?)) }
-    }
-
-    fn read_opts(
-        py: Python<'_>,
-        offset: Option<&str>,
-        live: &Bound<'_, PyAny>,
-        cursor: Option<String>,
-        headers: Option<HashMap<String, String>>,
-        max_chunk_bytes: Option<usize>,
-    ) -> PyResult<ReadOptions> {
-        let d = ReadOptions::default();
-        if max_chunk_bytes == Some(0) {
-            return Err(invalid_argument(py, "maxChunkBytes", "must be > 0"));
-        }
-        Ok(ReadOptions {
-            offset: parse_offset(py, offset)?,
-            live: parse_live(py, live)?,
-            cursor,
-            headers: header_list(headers),
-            max_chunk_bytes: max_chunk_bytes.unwrap_or(d.max_chunk_bytes),
-        })
-    }
+fn append_opts(
+    content_type: Option<String>,
+    seq: Option<&Bound<'_, PyAny>>,
+    close: bool,
+    headers: Option<HashMap<String, String>>,
+    producer: Option<(String, u64, u64)>,
+) -> PyResult<AppendOptions> {
+    Ok(AppendOptions {
+        content_type,
+        seq: seq_token(seq)?,
+        producer: producer.map(|(id, epoch, seq)| ProducerHeaders { id, epoch, seq }),
+        close,
+        headers: header_list(headers),
+    })
 }
 
+/// One stream class (`Stream` or `AsyncStream`): every operation is written once and
+/// builds a `'static` future; `$run` makes the flavour's result of it (the blocking
+/// class waits for it, the asyncio class returns it as an awaitable).
 macro_rules! stream_class {
-    ($name:ident, $run:ident, $ret:ty, $session:ident, $producer:ident, $doc:literal) => {
-        #[doc = $doc]
+    ($(#[$doc:meta])* $name:ident, $run:ident, $session:ident, $producer:ident) => {
+        $(#[$doc])*
         #[pyclass(frozen, module = "durable_streams_sdk._native")]
         pub struct $name {
             pub core: core::Stream,
@@ -240,21 +95,35 @@ macro_rules! stream_class {
                 fork_offset: Option<&str>,
                 fork_sub_offset: Option<u64>,
                 headers: Option<HashMap<String, String>>,
-            ) -> PyResult<$ret> {
-                let f = Ops::create(
-                    py,
-                    &self.core,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let fork = match fork_from {
+                    Some(source_path) => Some(ForkOptions {
+                        source_path,
+                        offset: fork_offset.map(|o| guard(py, || Ok(Offset::parse(o)?))).transpose()?,
+                        sub_offset: fork_sub_offset,
+                    }),
+                    None => None,
+                };
+                let opts = CreateOptions {
                     content_type,
                     ttl_seconds,
                     expires_at,
                     closed,
-                    data.as_ref(),
-                    fork_from,
-                    fork_offset,
-                    fork_sub_offset,
-                    headers,
-                )?;
-                $run(py, f)
+                    body: data.as_ref().map(data_bytes).transpose()?,
+                    fork,
+                    headers: header_list(headers),
+                };
+                let s = self.core.clone();
+                $run(py, async move {
+                    let r = s.create(opts).await?;
+                    Ok(CreateResult {
+                        created: r.created,
+                        status: r.status,
+                        next_offset: r.next_offset.map(|o| o.to_string()),
+                        content_type: r.content_type,
+                        closed: r.closed,
+                    })
+                })
             }
 
             /// Append one message (`bytes` or `str`). On a JSON stream `data` is the
@@ -270,10 +139,11 @@ macro_rules! stream_class {
                 close: bool,
                 headers: Option<HashMap<String, String>>,
                 producer: Option<(String, u64, u64)>,
-            ) -> PyResult<$ret> {
+            ) -> PyResult<Bound<'py, PyAny>> {
                 let data = data_bytes(&data)?;
-                let opts = Ops::append_opts(content_type, seq.as_ref(), close, headers, producer)?;
-                $run(py, Ops::append(&self.core, data, opts))
+                let opts = append_opts(content_type, seq.as_ref(), close, headers, producer)?;
+                let s = self.core.clone();
+                $run(py, async move { Ok(append_result(s.append(data, opts).await?)) })
             }
 
             /// Append one JSON-serialisable value (the stream must be `application/json`).
@@ -285,10 +155,11 @@ macro_rules! stream_class {
                 seq: Option<Bound<'py, PyAny>>,
                 close: bool,
                 headers: Option<HashMap<String, String>>,
-            ) -> PyResult<$ret> {
-                let opts = Ops::append_opts(None, seq.as_ref(), close, headers, None)?;
-                let f = Ops::append_json(py, &self.core, &value, opts)?;
-                $run(py, f)
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let opts = append_opts(None, seq.as_ref(), close, headers, None)?;
+                let raw = raw_json(py, &value)?;
+                let s = self.core.clone();
+                $run(py, async move { Ok(append_result(s.append_json(&raw, opts).await?)) })
             }
 
             /// Append several JSON values in one request; each becomes its own message.
@@ -300,10 +171,11 @@ macro_rules! stream_class {
                 seq: Option<Bound<'py, PyAny>>,
                 close: bool,
                 headers: Option<HashMap<String, String>>,
-            ) -> PyResult<$ret> {
-                let opts = Ops::append_opts(None, seq.as_ref(), close, headers, None)?;
-                let f = Ops::append_json_batch(py, &self.core, &values, opts)?;
-                $run(py, f)
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let opts = append_opts(None, seq.as_ref(), close, headers, None)?;
+                let raws = values.try_iter()?.map(|v| raw_json(py, &v?)).collect::<PyResult<Vec<_>>>()?;
+                let s = self.core.clone();
+                $run(py, async move { Ok(append_result(s.append_json_batch(&raws, opts).await?)) })
             }
 
             /// Close the stream, optionally appending a final message atomically.
@@ -314,30 +186,44 @@ macro_rules! stream_class {
                 data: Option<Bound<'py, PyAny>>,
                 content_type: Option<String>,
                 headers: Option<HashMap<String, String>>,
-            ) -> PyResult<$ret> {
-                let f = Ops::close(&self.core, data.as_ref(), content_type, headers)?;
-                $run(py, f)
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let data = data.as_ref().map(data_bytes).transpose()?;
+                let opts = CloseOptions { data, content_type, headers: header_list(headers) };
+                let s = self.core.clone();
+                $run(py, async move { Ok(CloseResult { final_offset: s.close(opts).await?.final_offset.to_string() }) })
             }
 
             /// Delete the stream.
             #[pyo3(signature = (*, headers=None))]
-            fn delete<'py>(&self, py: Python<'py>, headers: Option<HashMap<String, String>>) -> PyResult<$ret> {
-                let f = Ops::delete(&self.core, headers);
-                $run(py, async move { f.await.map(|_| NoneOut) })
+            fn delete<'py>(&self, py: Python<'py>, headers: Option<HashMap<String, String>>) -> PyResult<Bound<'py, PyAny>> {
+                let (s, h) = (self.core.clone(), header_list(headers));
+                $run(py, async move { Ok(s.delete_with_headers(&h).await.map(|_| NoneOut)?) })
             }
 
             /// Metadata: content type, tail offset, closure, TTL / expiry.
             #[pyo3(signature = (*, headers=None))]
-            fn head<'py>(&self, py: Python<'py>, headers: Option<HashMap<String, String>>) -> PyResult<$ret> {
-                $run(py, Ops::head(&self.core, headers))
+            fn head<'py>(&self, py: Python<'py>, headers: Option<HashMap<String, String>>) -> PyResult<Bound<'py, PyAny>> {
+                let (s, h) = (self.core.clone(), header_list(headers));
+                $run(py, async move {
+                    let m = s.head_with_headers(&h).await?;
+                    Ok(StreamMetadata {
+                        content_type: m.content_type,
+                        next_offset: m.next_offset.to_string(),
+                        closed: m.closed,
+                        ttl_seconds: m.ttl_seconds,
+                        expires_at: m.expires_at,
+                        etag: m.etag,
+                    })
+                })
             }
 
             /// Everything from `offset` to the current tail, as one `bytes` (for a JSON
             /// stream: one JSON array of all messages).
             #[pyo3(signature = (*, offset=None))]
-            fn read_all<'py>(&self, py: Python<'py>, offset: Option<&str>) -> PyResult<$ret> {
+            fn read_all<'py>(&self, py: Python<'py>, offset: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
                 let offset = parse_offset(py, offset)?;
-                $run(py, Ops::read_all(&self.core, offset))
+                let s = self.core.clone();
+                $run(py, async move { Ok(BytesOut(s.read_all(offset).await?)) })
             }
 
             /// Start a read session (no I/O until iterated).
@@ -351,8 +237,17 @@ macro_rules! stream_class {
                 headers: Option<HashMap<String, String>>,
                 max_chunk_bytes: Option<usize>,
             ) -> PyResult<$session> {
-                let live = live.unwrap_or_else(|| false.into_pyobject(py).unwrap().to_owned().into_any());
-                let opts = Ops::read_opts(py, offset, &live, cursor, headers, max_chunk_bytes)?;
+                if max_chunk_bytes == Some(0) {
+                    return Err(invalid_argument(py, "maxChunkBytes", "must be > 0"));
+                }
+                let mut opts =
+                    ReadOptions { offset: parse_offset(py, offset)?, cursor, headers: header_list(headers), ..Default::default() };
+                if let Some(l) = live {
+                    opts.live = parse_live(py, &l)?;
+                }
+                if let Some(n) = max_chunk_bytes {
+                    opts.max_chunk_bytes = n;
+                }
                 Ok($session::new(self.core.read(opts)))
             }
 
@@ -375,23 +270,24 @@ macro_rules! stream_class {
                 headers: Option<HashMap<String, String>>,
                 on_error: Option<Py<PyAny>>,
             ) -> PyResult<$producer> {
-                let cfg = ProducerConfig::new(
-                    py,
-                    &self.core,
-                    producer_id,
+                let raw = RawProducerOptions {
+                    producer_id: Some(producer_id),
                     epoch,
                     auto_claim,
                     max_batch_items,
                     max_batch_bytes,
-                    linger,
+                    linger_ms: linger.map(|s| s * 1e3),
                     max_in_flight,
                     buffer_limit_bytes,
-                    delivery_timeout,
-                    content_type,
-                    headers,
-                    on_error,
-                )?;
-                $producer::new(py, cfg)
+                };
+                let mut opts = guard(py, || Ok(ProducerOptions::from_raw(raw)?))?;
+                if let Some(s) = delivery_timeout {
+                    opts.delivery_timeout = seconds(py, "deliveryTimeoutMs", s)?;
+                }
+                opts.content_type = content_type;
+                opts.headers = header_list(headers);
+                opts.on_error = on_error.map(|cb| error_callback(Arc::new(cb)));
+                $producer::new(py, self.core.clone(), opts)
             }
 
             fn __repr__(&self) -> String {
@@ -401,21 +297,19 @@ macro_rules! stream_class {
     };
 }
 
-fn run_blocking<'py, T, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+pub fn run_blocking<'py, T, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = BResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let v = block(py, fut)?;
-    v.into_bound_py_any(py)
+    block(py, fut)?.into_bound_py_any(py)
 }
 
-stream_class!(Stream, run_blocking, Bound<'py, PyAny>, ReadSession, Producer, "A handle on one stream (blocking API).");
 stream_class!(
-    AsyncStream,
-    awaitable,
-    Bound<'py, PyAny>,
-    AsyncReadSession,
-    AsyncProducer,
-    "A handle on one stream (asyncio API)."
+    /// A handle on one stream (blocking API).
+    Stream, run_blocking, ReadSession, Producer
+);
+stream_class!(
+    /// A handle on one stream (asyncio API).
+    AsyncStream, awaitable, AsyncReadSession, AsyncProducer
 );
