@@ -32,35 +32,7 @@ from ._aio import AsyncJsonIterator
 from .consumer import AsyncConsumer, Consumer, Live
 from .stats import ConsumerStats, ProducerStats
 from . import _logging
-from .errors import (
-    DurableStreamError,
-    StreamNotFoundError,
-    StreamClosedError,
-    StreamGoneError,
-    StaleEpochError,
-    ConflictError,
-    SequenceGapError,
-    SequenceConflictError,
-    ContentTypeMismatchError,
-    BadRequestError,
-    InvalidOffsetError,
-    PayloadTooLargeError,
-    RateLimitedError,
-    UnauthorizedError,
-    ForbiddenError,
-    NotSupportedError,
-    UnexpectedStatusError,
-    NetworkError,
-    TimeoutError,
-    MalformedResponseError,
-    InvalidArgumentError,
-    CancelledError,
-    AbortedError,
-    ClosedError,
-    BufferFullError,
-    CallbackFailedError,
-    InternalError,
-)
+from .errors import *  # noqa: F403 (errors.__all__: the classes of the core's error table)
 
 __all__ = [
     "Acked",

@@ -25,7 +25,33 @@ Live = Union[bool, Literal["off", "auto", "long-poll", "sse"]]
 __all__ = ["Consumer", "AsyncConsumer"]
 
 
-class Consumer:
+class _Engine:
+    """What :class:`Consumer` and :class:`AsyncConsumer` share: the native engine and
+    the calls that are the same in both flavours."""
+
+    _runner: _native.ConsumerRunner
+
+    def pause(self) -> None:
+        self._runner.pause()
+
+    def resume(self) -> None:
+        self._runner.resume()
+
+    @property
+    def checkpoint(self) -> str:
+        """The offset after the last accepted batch: persist it to resume later."""
+        return self._runner.checkpoint
+
+    @property
+    def running(self) -> bool:
+        return self._runner.running
+
+    def stats(self) -> ConsumerStats:
+        """Batches and bytes received, reconnects, checkpoint and last error so far."""
+        return self._runner.stats()
+
+
+class Consumer(_Engine):
     """Blocking consumer. Handlers run on a worker thread of the SDK, one at a time.
 
     ``handle_batch`` returns ``None``/``True`` to accept the batch (the checkpoint moves
@@ -97,31 +123,12 @@ class Consumer:
         """Stop after the batch in hand and wait for the consumer to end."""
         return self._runner.stop()
 
-    def pause(self) -> None:
-        self._runner.pause()
-
-    def resume(self) -> None:
-        self._runner.resume()
-
-    @property
-    def checkpoint(self) -> str:
-        """The offset after the last accepted batch: persist it to resume later."""
-        return self._runner.checkpoint
-
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
-    def stats(self) -> ConsumerStats:
-        """Batches and bytes received, reconnects, checkpoint and last error so far."""
-        return self._runner.stats()
-
     def __iter__(self) -> Iterator[ConsumerEvent]:
         while (event := self._runner.next_event()) is not None:
             yield event
 
 
-class AsyncConsumer:
+class AsyncConsumer(_Engine):
     """asyncio consumer. Handlers may be coroutines; they run on the loop that called
     :meth:`start` / :meth:`run`. Same handler contract as :class:`Consumer`."""
 
@@ -179,24 +186,6 @@ class AsyncConsumer:
 
     async def stop(self) -> ConsumerResult:
         return await self._runner.stop_async()
-
-    def pause(self) -> None:
-        self._runner.pause()
-
-    def resume(self) -> None:
-        self._runner.resume()
-
-    @property
-    def checkpoint(self) -> str:
-        return self._runner.checkpoint
-
-    @property
-    def running(self) -> bool:
-        return self._runner.running
-
-    def stats(self) -> ConsumerStats:
-        """Batches and bytes received, reconnects, checkpoint and last error so far."""
-        return self._runner.stats()
 
     def __aiter__(self) -> AsyncIterator[ConsumerEvent]:
         return self._events()
