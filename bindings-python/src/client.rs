@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use durable_streams_sdk::{self as core, AppendRetry, ErrorKind, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_async_runtimes::TaskLocals;
@@ -96,30 +97,18 @@ impl RetryOptions {
 }
 
 /// A Python callable (sync, or returning an awaitable) called for every request.
-///
-/// Called on a blocking-pool thread of the core runtime with the GIL acquired there,
-/// never on an I/O worker, so a busy interpreter cannot stall the runtime. Awaitables
-/// run on: the loop of the asyncio call that made the request; else (producer
-/// background sends) the loop that created the `AsyncClient`, if it is still running;
-/// else a helper loop on its own daemon thread (`durable_streams_sdk._helper`).
 pub struct PyCallable {
     pub callable: Arc<Py<PyAny>>,
     pub creator_loop: Option<Arc<Py<PyAny>>>,
 }
 
-enum Step {
-    Done(String),
-    Wait(BoxFuture<'static, PyResult<Py<PyAny>>>),
-}
-
-/// The loop an awaitable returned by a callback is run on.
-pub fn callback_loop<'py>(
-    py: Python<'py>,
-    locals: Option<&TaskLocals>,
-    creator_loop: Option<&Py<PyAny>>,
-) -> PyResult<TaskLocals> {
+/// The loop an awaitable returned by a callback is run on: the loop of the asyncio call
+/// that made the request; else (producer background sends) the loop that created the
+/// `AsyncClient`, if it is still running; else a helper loop on its own daemon thread
+/// (`durable_streams_sdk._helper`).
+fn callback_loop(py: Python<'_>, locals: Option<TaskLocals>, creator_loop: Option<&Py<PyAny>>) -> PyResult<TaskLocals> {
     if let Some(l) = locals {
-        return Ok(l.clone());
+        return Ok(l);
     }
     if let Some(lp) = creator_loop {
         let lp = lp.bind(py);
@@ -131,75 +120,54 @@ pub fn callback_loop<'py>(
     Ok(TaskLocals::new(helper))
 }
 
-/// What calling a Python callback gave: a value, or a future for an awaitable's result.
-pub type Called = Result<Py<PyAny>, BoxFuture<'static, PyResult<Py<PyAny>>>>;
-
-/// Call `callable(*args)` with the GIL on the current (blocking) thread; if the result
-/// is awaitable, schedule it on the right loop and return a future for its result.
-pub fn call_python(
-    py: Python<'_>,
-    callable: &Py<PyAny>,
-    args: Bound<'_, pyo3::types::PyTuple>,
-    locals: Option<&TaskLocals>,
-    creator_loop: Option<&Py<PyAny>>,
-) -> PyResult<Called> {
-    let value = callable.bind(py).call1(args)?;
-    let inspect = py.import("inspect")?;
-    if inspect.call_method1("isawaitable", (&value,))?.is_truthy()? {
-        let locals = callback_loop(py, locals, creator_loop)?;
-        let fut = pyo3_async_runtimes::into_future_with_locals(&locals, value)?;
-        return Ok(Err(Box::pin(fut)));
+/// Call into Python from the core runtime (dynamic values, consumer handlers): `call`
+/// runs on a blocking-pool thread with the GIL, never on an I/O worker, so a busy
+/// interpreter cannot stall the runtime; `convert` makes its result a `T` there. An
+/// awaitable result runs on the loop [`callback_loop`] picks, and is converted when done.
+pub async fn call_python<T, C, V>(
+    call: C,
+    convert: V,
+    locals: Option<TaskLocals>,
+    creator_loop: Option<Arc<Py<PyAny>>>,
+) -> PyResult<T>
+where
+    C: for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+    V: Fn(&Bound<'_, PyAny>) -> PyResult<T> + Clone + Send + 'static,
+    T: Send + 'static,
+{
+    let on_pool = convert.clone();
+    let called = tokio::task::spawn_blocking(move || {
+        Python::attach(|py| -> PyResult<Result<T, BoxFuture<'static, PyResult<Py<PyAny>>>>> {
+            let value = call(py)?;
+            if !py.import("inspect")?.call_method1("isawaitable", (&value,))?.is_truthy()? {
+                return Ok(Ok(on_pool(&value)?));
+            }
+            let locals = callback_loop(py, locals, creator_loop.as_deref())?;
+            Ok(Err(Box::pin(pyo3_async_runtimes::into_future_with_locals(&locals, value)?)))
+        })
+    })
+    .await
+    .map_err(|join| PyRuntimeError::new_err(format!("the Python callback crashed: {join}")))??;
+    match called {
+        Ok(v) => Ok(v),
+        Err(awaited) => {
+            let obj = awaited.await?;
+            Python::attach(|py| convert(obj.bind(py)))
+        }
     }
-    Ok(Ok(value.unbind()))
 }
 
 impl ValueProvider for PyCallable {
     fn value(&self) -> BoxFuture<'_, core::Result<String>> {
         let callable = self.callable.clone();
-        let creator = self.creator_loop.clone();
-        let locals = task_locals();
-        Box::pin(async move {
-            let step = tokio::task::spawn_blocking(move || {
-                Python::attach(|py| -> PyResult<Step> {
-                    match call_python(
-                        py,
-                        &callable,
-                        pyo3::types::PyTuple::empty(py),
-                        locals.as_ref(),
-                        creator.as_deref(),
-                    )? {
-                        Ok(v) => Ok(Step::Done(to_value(v.bind(py))?)),
-                        Err(fut) => Ok(Step::Wait(fut)),
-                    }
-                })
-            })
-            .await;
-            let step = match step {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(callback_error("dynamic header/param callable", e)),
-                Err(join) => {
-                    let msg = format!("dynamic value callable crashed: {join}");
-                    return Err(callback_error(
-                        "dynamic header/param callable",
-                        pyo3::exceptions::PyRuntimeError::new_err(msg),
-                    ));
-                }
-            };
-            match step {
-                Step::Done(s) => Ok(s),
-                Step::Wait(fut) => {
-                    let fail = |e| callback_error("dynamic header/param callable", e);
-                    let obj = fut.await.map_err(fail)?;
-                    Python::attach(|py| to_value(obj.bind(py))).map_err(fail)
-                }
-            }
-        })
+        let called = call_python(move |py| callable.bind(py).call0(), to_value, task_locals(), self.creator_loop.clone());
+        Box::pin(async move { called.await.map_err(|e| callback_error("dynamic header/param callable", e)) })
     }
 }
 
 fn to_value(v: &Bound<'_, PyAny>) -> PyResult<String> {
     v.extract::<String>().map_err(|_| {
-        pyo3::exceptions::PyTypeError::new_err(format!(
+        PyTypeError::new_err(format!(
             "a dynamic header/param callable must return str (or an awaitable of str), got {}",
             v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
         ))

@@ -112,59 +112,55 @@ struct PyHandler {
     final_exc: FinalExc,
 }
 
+/// `None`/`True` → continue, `False` → stop; anything else is a `TypeError`.
+fn decision(v: &Bound<'_, PyAny>, default: Decision) -> PyResult<Decision> {
+    if v.is_none() {
+        return Ok(default);
+    }
+    match v.extract::<bool>() {
+        Ok(true) => Ok(Decision::Continue),
+        Ok(false) => Ok(Decision::Stop),
+        Err(_) => Err(PyTypeError::new_err("consumer handlers must return None, True or False")),
+    }
+}
+
 impl PyHandler {
-    /// `obj.<method>(*args)`, awaiting the result if it is awaitable. Runs the call on a
-    /// blocking-pool thread so that the GIL is never awaited on an I/O worker.
-    async fn call<A>(&self, method: &'static str, args: A) -> PyResult<Py<PyAny>>
+    /// `obj.<method>(*args)` (awaited if it returns an awaitable), its result made a `T`
+    /// by `convert`.
+    async fn call<A, T, V>(&self, method: &'static str, args: A, convert: V) -> PyResult<T>
     where
         A: for<'py> IntoPyObject<'py, Target = pyo3::types::PyTuple, Output = Bound<'py, pyo3::types::PyTuple>>
             + Send
             + 'static,
+        V: Fn(&Bound<'_, PyAny>) -> PyResult<T> + Clone + Send + 'static,
+        T: Send + 'static,
     {
         let obj = self.obj.clone();
         let locals = self.locals.clone();
-        let step = tokio::task::spawn_blocking(move || {
-            Python::attach(|py| {
-                let m = obj.bind(py).getattr(method)?.unbind();
+        call_python(
+            move |py| {
                 let args = args.into_pyobject(py).map_err(Into::into)?;
-                call_python(py, &m, args, locals.as_ref(), None)
-            })
-        })
+                obj.bind(py).getattr(method)?.call1(args)
+            },
+            convert,
+            locals,
+            None,
+        )
         .await
-        .map_err(|e| PyTypeError::new_err(format!("consumer handler {method} crashed: {e}")))??;
-        match step {
-            Ok(v) => Ok(v),
-            Err(fut) => fut.await,
-        }
     }
 
-    /// `None`/`True` → continue, `False` → stop; anything else is a `TypeError`.
-    fn decision(v: &Py<PyAny>, default: Decision) -> PyResult<Decision> {
-        Python::attach(|py| {
-            let v = v.bind(py);
-            if v.is_none() {
-                Ok(default)
-            } else {
-                match v.extract::<bool>() {
-                    Ok(true) => Ok(Decision::Continue),
-                    Ok(false) => Ok(Decision::Stop),
-                    Err(_) => Err(PyTypeError::new_err("consumer handlers must return None, True or False")),
-                }
-            }
-        })
+    /// `handle_up_to_date` / `handle_closed`: nothing to decide; what they raise is unraisable.
+    async fn notify(&self, method: &'static str, offset: &Offset) {
+        if let Err(e) = self.call(method, (offset.to_string(),), |_| Ok(())).await {
+            Python::attach(|py| e.write_unraisable(py, None));
+        }
     }
 }
 
 impl ConsumerHandler for PyHandler {
     fn on_batch(&self, batch: core::Chunk) -> BoxFuture<'_, core::Result<Decision>> {
-        Box::pin(async move {
-            let chunk = Chunk::new(batch);
-            let r = match self.call("handle_batch", (chunk,)).await {
-                Ok(v) => Self::decision(&v, Decision::Continue),
-                Err(e) => Err(e),
-            };
-            r.map_err(|e| handler_error("handle_batch", e))
-        })
+        let handled = self.call("handle_batch", (Chunk::new(batch),), |v| decision(v, Decision::Continue));
+        Box::pin(async move { handled.await.map_err(|e| handler_error("handle_batch", e)) })
     }
 
     fn on_error(&self, error: &core::Error) -> BoxFuture<'_, Decision> {
@@ -174,12 +170,8 @@ impl ConsumerHandler for PyHandler {
         let default = if error.is_transient() { Decision::Continue } else { Decision::Stop };
         let exc = Python::attach(|py| core_error(py, error).into_value(py).into_any());
         Box::pin(async move {
-            let exc2 = Python::attach(|py| exc.clone_ref(py));
-            let decision = match self.call("handle_error", (exc2,)).await {
-                Ok(v) => Self::decision(&v, default),
-                Err(e) => Err(e),
-            };
-            match decision {
+            let arg = Python::attach(|py| exc.clone_ref(py));
+            match self.call("handle_error", (arg,), move |v| decision(v, default)).await {
                 Ok(Decision::Continue) => Decision::Continue,
                 Ok(Decision::Stop) => {
                     set_final(&self.final_exc, Python::attach(|py| PyErr::from_value(exc.into_bound(py))));
@@ -195,21 +187,13 @@ impl ConsumerHandler for PyHandler {
     }
 
     fn on_up_to_date(&self, offset: &Offset) -> BoxFuture<'_, ()> {
-        let offset = offset.to_string();
-        Box::pin(async move {
-            if let Err(e) = self.call("handle_up_to_date", (offset,)).await {
-                Python::attach(|py| e.write_unraisable(py, None));
-            }
-        })
+        let offset = offset.clone();
+        Box::pin(async move { self.notify("handle_up_to_date", &offset).await })
     }
 
     fn on_closed(&self, final_offset: &Offset) -> BoxFuture<'_, ()> {
-        let offset = final_offset.to_string();
-        Box::pin(async move {
-            if let Err(e) = self.call("handle_closed", (offset,)).await {
-                Python::attach(|py| e.write_unraisable(py, None));
-            }
-        })
+        let offset = final_offset.clone();
+        Box::pin(async move { self.notify("handle_closed", &offset).await })
     }
 }
 
@@ -426,13 +410,7 @@ impl ConsumerRunner {
     #[getter]
     fn checkpoint(&self) -> String {
         match self.mode.get() {
-            Some(Mode::Push(run)) => match run.outcome() {
-                Some(Ok(ConsumerEnd::Stopped { checkpoint } | ConsumerEnd::CaughtUp { checkpoint })) => {
-                    checkpoint.to_string()
-                }
-                Some(Ok(ConsumerEnd::Closed { final_offset })) => final_offset.to_string(),
-                _ => run.controller().checkpoint().to_string(),
-            },
+            Some(Mode::Push(run)) => run.checkpoint().to_string(),
             Some(Mode::Pull(events)) => events.checkpoint().to_string(),
             None => self.opts.offset.to_string(),
         }

@@ -112,15 +112,8 @@ fn describe(err: &PyErr) -> String {
     Python::attach(|py| err.value(py).repr().map(|r| r.to_string()).unwrap_or_else(|_| "<exception>".to_string()))
 }
 
-/// The error for a Rust panic caught at the boundary.
-pub fn panic_error(panic: &(dyn std::any::Any + Send)) -> Error {
-    let msg = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-    Error::new(ErrorKind::Internal, format!("internal error (Rust panic): {msg}"))
-}
+/// The error for a Rust panic caught at the boundary (the core's, as in every binding).
+pub use durable_streams_sdk::ffi::panic_error;
 
 /// A failure of the binding's own making, as a core error of `kind`.
 pub fn state(kind: ErrorKind, message: impl Into<String>) -> Failure {

@@ -132,8 +132,11 @@ async fn several_waiters_get_the_same_consumer_outcome() {
     let (ra, rb) = tokio::join!(async move { a.wait().await }, async move { b.wait().await });
     let final_offset = s.head().await.unwrap().next_offset;
     assert_eq!(ra.unwrap(), ConsumerEnd::Closed { final_offset: final_offset.clone() });
-    assert_eq!(rb.unwrap(), ConsumerEnd::Closed { final_offset });
+    assert_eq!(rb.unwrap(), ConsumerEnd::Closed { final_offset: final_offset.clone() });
     assert!(run.outcome().is_some());
+    // After the end, the checkpoint (and the stats' copy of it) is where it ended.
+    assert_eq!(run.checkpoint(), final_offset);
+    assert_eq!(run.stats().checkpoint, final_offset.as_str());
     assert_eq!(&*handler.0.lock().unwrap(), b"m0;m1;");
 }
 

@@ -90,9 +90,26 @@ impl ConsumerRun {
         ConsumerRun { controller, outcome, task }
     }
 
-    /// Batches, bytes, reconnects, the accepted checkpoint and the last error.
+    /// Batches, bytes, reconnects, the checkpoint (as [`ConsumerRun::checkpoint`]) and
+    /// the last error.
     pub fn stats(&self) -> ConsumerStats {
-        self.controller.stats()
+        let mut s = self.controller.stats();
+        s.checkpoint = self.checkpoint().to_string();
+        s
+    }
+
+    /// The offset after the last accepted batch; once the consumer has ended, the offset
+    /// it ended at (for a closed stream, its final offset). What every binding reports
+    /// as the consumer's checkpoint.
+    pub fn checkpoint(&self) -> Offset {
+        match self.outcome() {
+            Some(Ok(
+                ConsumerEnd::Closed { final_offset: end }
+                | ConsumerEnd::Stopped { checkpoint: end }
+                | ConsumerEnd::CaughtUp { checkpoint: end },
+            )) => end,
+            _ => self.controller.checkpoint(),
+        }
     }
 
     /// Pause, resume, stop and read the checkpoint from anywhere.

@@ -25,4 +25,4 @@ pub use consumer::{ConsumerEvents, ConsumerRun};
 pub use errors::{ERROR_TABLE, ErrorClass, ErrorInfo, ROOT, error_class, error_table_json};
 pub use naming::Naming;
 pub use read::{Position, ReadHandle};
-pub use task::{Task, catch_panic, guard, spawn, spawn_detached};
+pub use task::{Task, catch_panic, guard, panic_error, spawn, spawn_detached};

@@ -74,15 +74,16 @@ pub async fn guard<T, F>(fut: F) -> Result<T>
 where
     F: Future<Output = Result<T>>,
 {
-    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|p| Err(panic_error(p)))
+    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|p| Err(panic_error(&*p)))
 }
 
 /// `f()`, with a panic turned into an `INTERNAL` error.
 pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panic_error(p)))
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(panic_error(&*p)))
 }
 
-fn panic_error(payload: Box<dyn std::any::Any + Send>) -> Error {
+/// The `INTERNAL` error for a caught panic's payload (its message, if it has one).
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
     let what = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
