@@ -19,9 +19,8 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::client::call_python;
-use crate::convert::{header_list, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt, seconds};
-use crate::errors::{Failure, core_error, handler_error, misuse, state};
-use durable_streams_sdk::ErrorKind;
+use crate::convert::{header_list, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt, seconds, timeout_limit, within};
+use crate::errors::{Failure, core_error, handler_error, misuse};
 use crate::read::Chunk;
 use crate::rt::{BResult, awaitable, block, guard, task_locals};
 use crate::stream::{AsyncStream, Stream};
@@ -269,15 +268,7 @@ impl ConsumerRunner {
     ) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
         let run = self.run()?;
         let final_exc = self.final_exc.clone();
-        Ok(async move {
-            let end = match timeout {
-                None => run.wait().await,
-                Some(d) => tokio::time::timeout(d, run.wait()).await.map_err(|_| {
-                    state(ErrorKind::Timeout, format!("the consumer did not finish within {}s", d.as_secs_f64()))
-                })?,
-            };
-            Ok(OutcomeOut(end, final_exc))
-        })
+        Ok(async move { Ok(OutcomeOut(within(timeout, "the consumer did not finish", run.wait()).await?, final_exc)) })
     }
 
     fn stop_fut(&self) -> BResult<impl std::future::Future<Output = BResult<OutcomeOut>> + Send + 'static> {
@@ -361,15 +352,13 @@ impl ConsumerRunner {
     /// Block until the consumer ends; `timeout` in seconds.
     #[pyo3(signature = (timeout=None))]
     fn wait<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, ConsumerResult>> {
-        let limit = timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()?;
-        let f = self.wait_fut(limit).map_err(|f| f.into_pyerr(py))?;
+        let f = self.wait_fut(timeout_limit(py, timeout)?).map_err(|f| f.into_pyerr(py))?;
         block(py, f)?.into_pyobject(py)
     }
 
     #[pyo3(signature = (timeout=None))]
     fn wait_async<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let limit = timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()?;
-        let f = self.wait_fut(limit).map_err(|f| f.into_pyerr(py))?;
+        let f = self.wait_fut(timeout_limit(py, timeout)?).map_err(|f| f.into_pyerr(py))?;
         awaitable(py, f)
     }
 

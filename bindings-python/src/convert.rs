@@ -2,17 +2,18 @@
 //! the binding: data and JSON, durations, options, result records, Python `repr`s.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use durable_streams_sdk::{self as core, LiveMode, Offset, SentValues};
+use durable_streams_sdk::{self as core, ErrorKind, LiveMode, Offset, SentValues};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 
-use crate::errors::invalid_argument;
-use crate::rt::guard;
+use crate::errors::{invalid_argument, state};
+use crate::rt::{BResult, guard};
 
 /// `bytes`, `bytearray`, `memoryview` or `str` (UTF-8) as bytes.
 pub fn data_bytes(v: &Bound<'_, PyAny>) -> PyResult<Bytes> {
@@ -104,6 +105,21 @@ pub fn seconds(py: Python<'_>, field: &'static str, value: f64) -> PyResult<Dura
     }
     // Finite is not enough: beyond Duration's range from_secs_f64 panics.
     Duration::try_from_secs_f64(value).map_err(|_| invalid_argument(py, field, "too large"))
+}
+
+/// A `timeout` argument (seconds, `None`: no limit) as a limit for [`within`].
+pub fn timeout_limit(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()
+}
+
+/// `fut`'s output, or a `TimeoutError` ("`what` within N s") once `limit` has passed.
+pub async fn within<F: Future>(limit: Option<Duration>, what: &'static str, fut: F) -> BResult<F::Output> {
+    match limit {
+        None => Ok(fut.await),
+        Some(d) => tokio::time::timeout(d, fut)
+            .await
+            .map_err(|_| state(ErrorKind::Timeout, format!("{what} within {}s", d.as_secs_f64()))),
+    }
 }
 
 pub fn header_list(headers: Option<HashMap<String, String>>) -> Vec<(String, String)> {

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use durable_streams_sdk::{self as core, Enqueued, ErrorKind, ProducerOptions};
+use durable_streams_sdk::{self as core, Enqueued, ProducerOptions};
 use futures_util::FutureExt;
 use futures_util::future::Shared;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, pyrepr_opt, seconds};
-use crate::errors::{core_error, state};
+use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, pyrepr_opt, timeout_limit, within};
+use crate::errors::core_error;
 use crate::rt::{BResult, Ready, awaitable, block, guard};
 use crate::stream::run_blocking;
 
@@ -91,18 +91,8 @@ impl AppendAck {
     /// seconds raises `DurableStreamTimeoutError` when it passes first.
     #[pyo3(signature = (timeout=None))]
     fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Acked> {
-        let fut = self.fut.clone();
-        let limit = timeout.map(|s| seconds(py, "timeoutMs", s)).transpose()?;
-        block(py, async move {
-            let r = match limit {
-                None => fut.await,
-                Some(d) => match tokio::time::timeout(d, fut).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(state(ErrorKind::Timeout, format!("no acknowledgement within {}s", d.as_secs_f64()))),
-                },
-            };
-            Ok(acked(r?))
-        })
+        let fut = within(timeout_limit(py, timeout)?, "no acknowledgement", self.fut.clone());
+        block(py, async move { Ok(acked(fut.await??)) })
     }
 
     /// `True` once the outcome is known.
@@ -129,49 +119,12 @@ struct Handle {
     finished: Arc<AtomicBool>,
 }
 
-/// An enqueue's outcome: done now, or waiting for buffer room.
-enum Queued {
-    Now(Option<AppendAck>),
-    Wait(core::EnqueueWait),
-}
-
 impl Handle {
     /// The core producer (it starts without I/O; the first batch learns what it needs).
     fn new(py: Python<'_>, stream: core::Stream, opts: ProducerOptions) -> PyResult<Self> {
         let id = opts.producer_id.as_str().into();
         let p = guard(py, || Ok(core::Producer::start_now(stream, opts)?))?;
         Ok(Handle { p, id, finished: Arc::default() })
-    }
-
-    fn enqueue(&self, py: Python<'_>, got: core::Result<Enqueued>) -> PyResult<Queued> {
-        match got {
-            Ok(Enqueued::Accepted) => Ok(Queued::Now(None)),
-            Ok(Enqueued::Ack(a)) => Ok(Queued::Now(Some(AppendAck::new(a)))),
-            Ok(Enqueued::Wait(w)) => Ok(Queued::Wait(w)),
-            Err(e) => Err(core_error(py, &e)),
-        }
-    }
-
-    fn one(&self, py: Python<'_>, data: Bytes, ack: bool) -> PyResult<Queued> {
-        self.enqueue(py, self.p.enqueue(data, ack))
-    }
-
-    fn many(&self, py: Python<'_>, msgs: Vec<Bytes>, ack: bool) -> PyResult<Queued> {
-        self.enqueue(py, self.p.enqueue_many(msgs, ack))
-    }
-
-    fn flush(&self) -> impl Future<Output = BResult<NoneOut>> + Send + 'static {
-        let p = self.p.clone();
-        async move { Ok(p.flush().await.map(|_| NoneOut)?) }
-    }
-
-    fn close(&self, data: Option<Bytes>) -> impl Future<Output = BResult<CloseResult>> + Send + 'static {
-        let h = self.clone();
-        async move {
-            let r = h.p.close(data).await;
-            h.finished.store(true, Ordering::SeqCst);
-            Ok(CloseResult { final_offset: r?.final_offset.to_string() })
-        }
     }
 
     fn detach(&self) -> impl Future<Output = BResult<NoneOut>> + Send + 'static {
@@ -250,41 +203,43 @@ macro_rules! producer_class {
             $(#[$append])*
             #[pyo3(signature = (data, *, ack=false))]
             fn append<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
-                let q = self.h.one(py, data_bytes(&data)?, ack)?;
-                self.done(py, q)
+                self.done(py, self.h.p.enqueue(data_bytes(&data)?, ack))
             }
 
             $(#[$append_json])*
             #[pyo3(signature = (value, *, ack=false))]
             fn append_json<'py>(&self, py: Python<'py>, value: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
-                let q = self.h.one(py, json_bytes(py, &value)?, ack)?;
-                self.done(py, q)
+                self.done(py, self.h.p.enqueue(json_bytes(py, &value)?, ack))
             }
 
             $(#[$append_many])*
             #[pyo3(signature = (data, *, ack=false))]
             fn append_many<'py>(&self, py: Python<'py>, data: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
-                let q = self.h.many(py, data_list(&data)?, ack)?;
-                self.done(py, q)
+                self.done(py, self.h.p.enqueue_many(data_list(&data)?, ack))
             }
 
             $(#[$append_json_many])*
             #[pyo3(signature = (values, *, ack=false))]
             fn append_json_many<'py>(&self, py: Python<'py>, values: Bound<'py, PyAny>, ack: bool) -> PyResult<$append_out> {
-                let q = self.h.many(py, json_list(py, &values)?, ack)?;
-                self.done(py, q)
+                self.done(py, self.h.p.enqueue_many(json_list(py, &values)?, ack))
             }
 
             $(#[$flush])*
             fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, self.h.flush())
+                let p = self.h.p.clone();
+                $run(py, async move { Ok(p.flush().await.map(|_| NoneOut)?) })
             }
 
             $(#[$close])*
             #[pyo3(signature = (data=None))]
             fn close<'py>(&self, py: Python<'py>, data: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
                 let data = data.as_ref().map(data_bytes).transpose()?;
-                $run(py, self.h.close(data))
+                let h = self.h.clone();
+                $run(py, async move {
+                    let r = h.p.close(data).await;
+                    h.finished.store(true, Ordering::SeqCst);
+                    Ok(CloseResult { final_offset: r?.final_offset.to_string() })
+                })
             }
 
             $(#[$detach])*
@@ -314,10 +269,11 @@ macro_rules! producer_class {
 }
 
 impl Producer {
-    fn done(&self, py: Python<'_>, q: Queued) -> PyResult<Option<AppendAck>> {
-        match q {
-            Queued::Now(a) => Ok(a),
-            Queued::Wait(w) => block(py, async move { Ok(w.await?.map(AppendAck::new)) }),
+    fn done(&self, py: Python<'_>, got: core::Result<Enqueued>) -> PyResult<Option<AppendAck>> {
+        match got.map_err(|e| core_error(py, &e))? {
+            Enqueued::Accepted => Ok(None),
+            Enqueued::Ack(a) => Ok(Some(AppendAck::new(a))),
+            Enqueued::Wait(w) => block(py, async move { Ok(w.await?.map(AppendAck::new)) }),
         }
     }
 }
@@ -366,14 +322,15 @@ producer_class! {
 }
 
 impl AsyncProducer {
-    fn done<'py>(&self, py: Python<'py>, q: Queued) -> PyResult<Bound<'py, PyAny>> {
-        match q {
-            Queued::Now(a) => {
-                let value = a.map(|a| Py::new(py, a)).transpose()?.map(Py::into_any);
-                Ok(Bound::new(py, Ready::new(value))?.into_any())
-            }
-            Queued::Wait(w) => awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
-        }
+    /// Without back-pressure, an awaitable that is already complete: no trip through
+    /// the event loop.
+    fn done<'py>(&self, py: Python<'py>, got: core::Result<Enqueued>) -> PyResult<Bound<'py, PyAny>> {
+        let ack = match got.map_err(|e| core_error(py, &e))? {
+            Enqueued::Accepted => None,
+            Enqueued::Ack(a) => Some(Py::new(py, AppendAck::new(a))?.into_any()),
+            Enqueued::Wait(w) => return awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
+        };
+        Ok(Bound::new(py, Ready::new(ack))?.into_any())
     }
 }
 
