@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::client::call_python;
-use crate::convert::{header_list, parse_live, parse_offset, pynum_opt, pyrepr, pyrepr_opt, seconds, timeout_limit, within};
+use crate::convert::{header_list, parse_live, parse_offset, record_repr, seconds, timeout_limit, within};
 use crate::errors::{Failure, core_error, handler_error, misuse};
 use crate::read::Chunk;
 use crate::rt::{BResult, awaitable, block, guard, task_locals};
@@ -34,12 +34,7 @@ pub struct ConsumerResult {
     pub offset: String,
 }
 
-#[pymethods]
-impl ConsumerResult {
-    fn __repr__(&self) -> String {
-        format!("ConsumerResult(reason={}, offset={})", pyrepr(self.reason), pyrepr(&self.offset))
-    }
-}
+record_repr!(ConsumerResult: reason, offset);
 
 fn end_result(end: ConsumerEnd) -> ConsumerResult {
     match end {
@@ -64,17 +59,7 @@ pub struct ConsumerEvent {
     pub retry_in: Option<f64>,
 }
 
-#[pymethods]
-impl ConsumerEvent {
-    fn __repr__(&self) -> String {
-        format!(
-            "ConsumerEvent(kind={}, offset={}, retry_in={})",
-            pyrepr(self.kind),
-            pyrepr_opt(&self.offset),
-            pynum_opt(&self.retry_in)
-        )
-    }
-}
+record_repr!(ConsumerEvent: kind, offset, retry_in);
 
 /// A core event, turned into a `ConsumerEvent` once the GIL is held.
 pub struct EventOut(CoreEvent);

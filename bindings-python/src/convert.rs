@@ -131,25 +131,70 @@ pub fn pyrepr(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Python-style `repr` of an optional value.
-pub fn pyrepr_opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    match v {
-        Some(v) => pyrepr(&v.to_string()),
-        None => "None".to_string(),
-    }
-}
-
-/// Python-style `repr` of an optional number.
-pub fn pynum_opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    match v {
-        Some(v) => v.to_string(),
-        None => "None".to_string(),
-    }
-}
-
 pub fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
+
+/// How a value looks in a Python `repr`.
+pub trait PyRepr {
+    fn py_repr(&self) -> String;
+}
+
+impl PyRepr for bool {
+    fn py_repr(&self) -> String {
+        py_bool(*self).to_string()
+    }
+}
+
+impl PyRepr for str {
+    fn py_repr(&self) -> String {
+        pyrepr(self)
+    }
+}
+
+impl PyRepr for String {
+    fn py_repr(&self) -> String {
+        pyrepr(self)
+    }
+}
+
+impl<T: PyRepr + ?Sized> PyRepr for &T {
+    fn py_repr(&self) -> String {
+        (**self).py_repr()
+    }
+}
+
+impl<T: PyRepr> PyRepr for Option<T> {
+    fn py_repr(&self) -> String {
+        self.as_ref().map_or_else(|| "None".to_string(), T::py_repr)
+    }
+}
+
+macro_rules! number_repr {
+    ($($t:ty),+) => {
+        $(impl PyRepr for $t {
+            fn py_repr(&self) -> String {
+                self.to_string()
+            }
+        })+
+    };
+}
+
+number_repr!(u16, u64, f64);
+
+/// `__repr__` of a record class: `Name(field=<repr>, ...)` over the fields named.
+macro_rules! record_repr {
+    ($name:ident: $($field:ident),+) => {
+        #[pymethods]
+        impl $name {
+            fn __repr__(&self) -> String {
+                let fields = [$(format!("{}={}", stringify!($field), $crate::convert::PyRepr::py_repr(&self.$field))),+];
+                format!("{}({})", stringify!($name), fields.join(", "))
+            }
+        }
+    };
+}
+pub(crate) use record_repr;
 
 pub fn sent_maps(sent: &SentValues) -> (HashMap<String, String>, HashMap<String, String>) {
     (sent.headers.iter().cloned().collect(), sent.params.iter().cloned().collect())
@@ -166,19 +211,7 @@ pub struct CreateResult {
     pub closed: bool,
 }
 
-#[pymethods]
-impl CreateResult {
-    fn __repr__(&self) -> String {
-        format!(
-            "CreateResult(created={}, status={}, next_offset={}, content_type={}, closed={})",
-            py_bool(self.created),
-            self.status,
-            pyrepr_opt(&self.next_offset),
-            pyrepr_opt(&self.content_type),
-            py_bool(self.closed)
-        )
-    }
-}
+record_repr!(CreateResult: created, status, next_offset, content_type, closed);
 
 /// Result of `append`.
 #[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
@@ -195,18 +228,7 @@ pub struct AppendResult {
     pub sent_params: HashMap<String, String>,
 }
 
-#[pymethods]
-impl AppendResult {
-    fn __repr__(&self) -> String {
-        format!(
-            "AppendResult(status={}, next_offset={}, stream_closed={}, duplicate={})",
-            self.status,
-            pyrepr_opt(&self.next_offset),
-            py_bool(self.stream_closed),
-            py_bool(self.duplicate)
-        )
-    }
-}
+record_repr!(AppendResult: status, next_offset, stream_closed, duplicate);
 
 /// Result of `close`.
 #[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
@@ -214,12 +236,7 @@ pub struct CloseResult {
     pub final_offset: String,
 }
 
-#[pymethods]
-impl CloseResult {
-    fn __repr__(&self) -> String {
-        format!("CloseResult(final_offset={})", pyrepr(&self.final_offset))
-    }
-}
+record_repr!(CloseResult: final_offset);
 
 /// Result of `head`.
 #[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
@@ -232,19 +249,7 @@ pub struct StreamMetadata {
     pub etag: Option<String>,
 }
 
-#[pymethods]
-impl StreamMetadata {
-    fn __repr__(&self) -> String {
-        format!(
-            "StreamMetadata(content_type={}, next_offset={}, closed={}, ttl_seconds={}, expires_at={})",
-            pyrepr_opt(&self.content_type),
-            pyrepr(&self.next_offset),
-            py_bool(self.closed),
-            pynum_opt(&self.ttl_seconds),
-            pyrepr_opt(&self.expires_at)
-        )
-    }
-}
+record_repr!(StreamMetadata: content_type, next_offset, closed, ttl_seconds, expires_at);
 
 pub fn append_result(r: core::AppendResult) -> AppendResult {
     let (sent_headers, sent_params) = sent_maps(&r.sent);

@@ -16,7 +16,7 @@ use futures_util::future::Shared;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, pyrepr_opt, timeout_limit, within};
+use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, record_repr, timeout_limit, within};
 use crate::errors::core_error;
 use crate::rt::{BResult, Ready, awaitable, block, guard};
 use crate::stream::run_blocking;
@@ -53,18 +53,7 @@ pub struct Acked {
     pub seq: u64,
 }
 
-#[pymethods]
-impl Acked {
-    fn __repr__(&self) -> String {
-        format!(
-            "Acked(next_offset={}, duplicate={}, epoch={}, seq={})",
-            pyrepr_opt(&self.next_offset),
-            py_bool(self.duplicate),
-            self.epoch,
-            self.seq
-        )
-    }
-}
+record_repr!(Acked: next_offset, duplicate, epoch, seq);
 
 fn acked(a: core::Acked) -> Acked {
     Acked { next_offset: a.next_offset.map(|o| o.to_string()), duplicate: a.duplicate, epoch: a.epoch, seq: a.seq }
