@@ -148,10 +148,10 @@ impl ConsumerHandler for PyHandler {
     }
 
     fn on_error(&self, error: &core::Error) -> BoxFuture<'_, Decision> {
-        // Transient failures reconnect by default; the rest (a failed handle_batch
-        // included) stop the consumer. Converted here, before the error is cloned (a clone
-        // loses the original Python exception of a failed handle_batch).
-        let default = if error.is_transient() { Decision::Continue } else { Decision::Stop };
+        // `None` means the core's default (a failed handle_batch stops the consumer).
+        // Converted here, before the error is cloned (a clone loses the original Python
+        // exception of a failed handle_batch).
+        let default = Decision::default_for(error);
         let exc = Python::attach(|py| core_error(py, error).into_value(py).into_any());
         Box::pin(async move {
             let arg = Python::attach(|py| exc.clone_ref(py));

@@ -154,10 +154,10 @@ fn data_list(values: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
 /// One producer class (`Producer` or `AsyncProducer`): the methods are written once;
 /// `$run` makes the flavour's result of a future (waited for, or an awaitable), the
 /// class's `done` that of an enqueue. The docs are the flavour's own (`$(#[..])* fn name;`,
-/// in the order below); the context-manager protocol is in `$extra`.
+/// in the order below); `$exit` names the context-manager exit, `$extra` holds the entry.
 macro_rules! producer_class {
     (
-        $(#[$doc:meta])* $name:ident, $append_out:ty, $run:ident;
+        $(#[$doc:meta])* $name:ident, $append_out:ty, $run:ident, exit = $exit:ident;
         $(#[$append:meta])* fn append;
         $(#[$append_json:meta])* fn append_json;
         $(#[$append_many:meta])* fn append_many;
@@ -248,6 +248,18 @@ macro_rules! producer_class {
                 self.h.p.next_seq()
             }
 
+            // Leaving the `with` block: flush and detach (see `Handle::exit`).
+            #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
+            fn $exit<'py>(
+                &self,
+                py: Python<'py>,
+                exc_type: Option<Bound<'py, PyAny>>,
+                _exc: Option<Bound<'py, PyAny>>,
+                _tb: Option<Bound<'py, PyAny>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, self.h.exit(exc_type.is_some_and(|t| !t.is_none())))
+            }
+
             fn __repr__(&self) -> String {
                 format!("{}({}, epoch={})", stringify!($name), pyrepr(&self.h.id), self.h.p.epoch())
             }
@@ -271,7 +283,7 @@ producer_class! {
     /// Idempotent, batching producer (blocking API). `append` does not wait for the
     /// network (only for buffer room); `flush` waits until everything is stored.
     /// As a context manager, leaving the block flushes and detaches (the stream stays open).
-    Producer, Option<AppendAck>, run_blocking;
+    Producer, Option<AppendAck>, run_blocking, exit = __exit__;
     /// Enqueue one message (`bytes`/`str`; on a JSON stream the text of one JSON value).
     /// With `ack=True`, returns an `AppendAck`.
     fn append;
@@ -296,17 +308,6 @@ producer_class! {
         fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
             slf
         }
-
-        #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
-        fn __exit__<'py>(
-            &self,
-            py: Python<'py>,
-            exc_type: Option<Bound<'py, PyAny>>,
-            _exc: Option<Bound<'py, PyAny>>,
-            _tb: Option<Bound<'py, PyAny>>,
-        ) -> PyResult<Bound<'py, PyAny>> {
-            run_blocking(py, self.h.exit(exc_type.is_some_and(|t| !t.is_none())))
-        }
     }
 }
 
@@ -327,7 +328,7 @@ producer_class! {
     /// Idempotent, batching producer (asyncio API). `await append(...)` returns as soon as
     /// the message is queued — at once, without a trip through the event loop, unless the
     /// buffer is full; `async with` flushes and detaches on exit.
-    AsyncProducer, Bound<'py, PyAny>, awaitable;
+    AsyncProducer, Bound<'py, PyAny>, awaitable, exit = __aexit__;
     /// Queue one message; the awaitable resolves once queued (waiting only for buffer
     /// room). With `ack=True` it resolves to an `AppendAck` to await for durability.
     fn append;
@@ -345,17 +346,6 @@ producer_class! {
     {
         fn __aenter__(slf: Py<Self>) -> Ready {
             Ready::new(Some(slf.into_any()))
-        }
-
-        #[pyo3(signature = (exc_type=None, _exc=None, _tb=None))]
-        fn __aexit__<'py>(
-            &self,
-            py: Python<'py>,
-            exc_type: Option<Bound<'py, PyAny>>,
-            _exc: Option<Bound<'py, PyAny>>,
-            _tb: Option<Bound<'py, PyAny>>,
-        ) -> PyResult<Bound<'py, PyAny>> {
-            awaitable(py, self.h.exit(exc_type.is_some_and(|t| !t.is_none())))
         }
     }
 }

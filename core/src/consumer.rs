@@ -217,6 +217,14 @@ pub enum Decision {
     Stop,
 }
 
+impl Decision {
+    /// What happens after `error` unless a handler decides: reconnect after a transient
+    /// failure, stop on the rest. The one rule for every binding's error handlers.
+    pub fn default_for(error: &Error) -> Decision {
+        if error.is_transient() { Decision::Continue } else { Decision::Stop }
+    }
+}
+
 /// Callbacks of a pushed consumer. Only `on_batch` is required.
 pub trait ConsumerHandler: Send + Sync + 'static {
     /// A batch of new data. `Ok(Continue)` accepts it (the checkpoint moves past it).
@@ -226,7 +234,7 @@ pub trait ConsumerHandler: Send + Sync + 'static {
     /// A failure. Return `Continue` to reconnect (from the checkpoint, after backoff)
     /// or `Stop`. The default retries transient failures and stops on the rest.
     fn on_error(&self, error: &Error) -> BoxFuture<'_, Decision> {
-        let d = if error.is_transient() { Decision::Continue } else { Decision::Stop };
+        let d = Decision::default_for(error);
         Box::pin(async move { d })
     }
 
