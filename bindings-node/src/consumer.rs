@@ -147,7 +147,7 @@ impl ConsumerHandler for NativeHandlers {
     }
 
     fn on_error(&self, e: &CoreError) -> BoxFuture<'_, Decision> {
-        let default = if e.is_transient() { Decision::Continue } else { Decision::Stop };
+        let default = Decision::default_for(e);
         let payload = error::payload(e);
         Box::pin(async move {
             let Some(f) = &self.on_error else {
@@ -247,18 +247,13 @@ impl NativeConsumerHandle {
     /// ended: the offset it ended at).
     #[napi(getter)]
     pub fn checkpoint(&self) -> String {
-        match self.run.outcome() {
-            Some(Ok(end)) => NativeConsumerEnd::from(&end).offset,
-            _ => self.run.controller().checkpoint().to_string(),
-        }
+        self.run.checkpoint().to_string()
     }
 
     /// Batches, bytes, reconnects, checkpoint (as the getter) and last error so far.
     #[napi]
     pub fn stats(&self) -> crate::stats::ConsumerStats {
-        let mut s: crate::stats::ConsumerStats = self.run.stats().into();
-        s.checkpoint = self.checkpoint();
-        s
+        self.run.stats().into()
     }
 
     /// Stop after the batch in hand; `done()` then resolves `stopped`.

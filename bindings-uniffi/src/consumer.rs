@@ -159,7 +159,7 @@ impl ConsumerRun {
     }
 
     pub fn checkpoint(&self) -> String {
-        self.inner.controller().checkpoint().as_str().into()
+        self.inner.checkpoint().as_str().into()
     }
 
     pub fn pause(&self) {
