@@ -41,7 +41,8 @@ pub fn w1_compare(opts: &Opts) -> R<()> {
         let c = json_line(
             Command::new(&exe).args(["w1", "--server-url", &server.url, "--messages", &messages, "--ceiling", "off"]),
         )?;
-        let p = json_line(Command::new(&peer).args(["--server-url", &server.url, "--messages", &messages]))?;
+        // The peer harness takes the workload first, as ds-bench does (bench/peer-rust).
+        let p = json_line(Command::new(&peer).args(["w1", "--server-url", &server.url, "--messages", &messages]))?;
         for (name, v) in [("core", &c), (peer_name.as_str(), &p)] {
             if v["ok"] != Value::Bool(true) {
                 return Err(format!("{name}: read-back check failed: {v}"));

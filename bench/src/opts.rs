@@ -30,8 +30,8 @@ COMMON
 
 W1  --messages N (1000000) --msg-size B (100) --batch-items N (core default: no count cap) --batch-bytes B (1MiB)
     --linger-ms MS (5) --in-flight N (5) --buffer-limit B (64MiB) --verify on|off (on)
-W2  --bytes B (1GiB) --append-size B (1KiB) --reads N (3) --warmup on|off (on)
-W3  --messages N (1000000) --msg-size B (100) --decode value|raw (value) --reads N (3) --warmup on|off (on)
+W2  --bytes B (1GiB) --append-size B (1KiB) --reads N (3) --warmup on|off (on) --stream P (pre-filled: skip the pre-fill)
+W3  --messages N (1000000) --msg-size B (100) --decode value|raw (value) --reads N (3) --warmup on|off (on) --stream P
 W4  --messages N (1000) --interval-ms MS (5) --live long-poll|sse|both (both) --msg-size B (100)
 W5  --streams K (200) --messages N (20000) --rate R msgs/s (2000) --writers N (16) --msg-size B (100)
 

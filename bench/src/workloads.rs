@@ -385,14 +385,19 @@ pub fn w2(opts: &Opts) -> R<Vec<Outcome>> {
     let want_ceiling = ceiling_wanted(opts)?;
     let server = Server::from_opts(opts)?;
     let (url, pid, run) = (server.url.clone(), server.pid, run_id());
-    let path = format!("/bench/{run}/w2");
-
-    let mut pre = vec![s("prefill")];
-    pre.extend(server.child_args());
-    pre.extend([s("--stream"), path.clone(), s("--kind"), s("text"), s("--count"), s(count), s("--msg-size"), s(append_size)]);
-    eprintln!("W2: pre-filling {path} with {count} appends of {append_size} B (not timed)...");
-    let pf = helper(&pre)?;
-    eprintln!("W2: pre-filled in {:.1} s", pf["elapsed_s"].as_f64().unwrap_or(0.0));
+    let path = match prefilled_stream(opts) {
+        Some(p) => p,
+        None => {
+            let path = format!("/bench/{run}/w2");
+            let mut pre = vec![s("prefill")];
+            pre.extend(server.child_args());
+            pre.extend([s("--stream"), path.clone(), s("--kind"), s("text"), s("--count"), s(count), s("--msg-size"), s(append_size)]);
+            eprintln!("W2: pre-filling {path} with {count} appends of {append_size} B (not timed)...");
+            let pf = helper(&pre)?;
+            eprintln!("W2: pre-filled in {:.1} s", pf["elapsed_s"].as_f64().unwrap_or(0.0));
+            path
+        }
+    };
 
     let (measured, received, chunks, per_read) = runtime::block_on({
         let (url, path) = (url.clone(), path.clone());
@@ -447,6 +452,12 @@ pub fn w2(opts: &Opts) -> R<Vec<Outcome>> {
     }])
 }
 
+/// W2/W3 `--stream P`: read a stream that is already pre-filled with the same sizes
+/// (scripts/bench-all.sh pre-fills one and has every client read it), instead of pre-filling one.
+fn prefilled_stream(opts: &Opts) -> Option<String> {
+    opts.str("stream").map(str::to_string)
+}
+
 /// One streamed catch-up read of a byte/text stream: (bytes, chunks).
 async fn read_text(stream: &Stream) -> R<(u64, u64)> {
     let mut session = stream.read(ReadOptions { offset: Offset::beginning(), live: LiveMode::Off, ..Default::default() });
@@ -491,14 +502,19 @@ pub fn w3(opts: &Opts) -> R<Vec<Outcome>> {
     let want_ceiling = ceiling_wanted(opts)?;
     let server = Server::from_opts(opts)?;
     let (url, pid, run) = (server.url.clone(), server.pid, run_id());
-    let path = format!("/bench/{run}/w3");
-
-    let mut pre = vec![s("prefill")];
-    pre.extend(server.child_args());
-    pre.extend([s("--stream"), path.clone(), s("--kind"), s("json"), s("--count"), s(n), s("--msg-size"), s(size)]);
-    eprintln!("W3: pre-filling {path} with {n} JSON messages of {size} B (not timed)...");
-    let pf = helper(&pre)?;
-    eprintln!("W3: pre-filled in {:.1} s", pf["elapsed_s"].as_f64().unwrap_or(0.0));
+    let path = match prefilled_stream(opts) {
+        Some(p) => p,
+        None => {
+            let path = format!("/bench/{run}/w3");
+            let mut pre = vec![s("prefill")];
+            pre.extend(server.child_args());
+            pre.extend([s("--stream"), path.clone(), s("--kind"), s("json"), s("--count"), s(n), s("--msg-size"), s(size)]);
+            eprintln!("W3: pre-filling {path} with {n} JSON messages of {size} B (not timed)...");
+            let pf = helper(&pre)?;
+            eprintln!("W3: pre-filled in {:.1} s", pf["elapsed_s"].as_f64().unwrap_or(0.0));
+            path
+        }
+    };
 
     let raw = decode == "raw";
     let (measured, count, per_read) = runtime::block_on({
