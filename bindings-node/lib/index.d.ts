@@ -207,7 +207,7 @@ export interface ProducerOptions {
   /** The stream's content type, if known (saves a HEAD). */
   contentType?: string
   headers?: Record<string, string>
-  /** Called once per failed batch with the error and the messages it lost. */
+  /** Called with an error and the messages it lost: once per failed batch, and for held messages the core refused (see `Producer.append`). */
   onError?: (error: DurableStreamError, messages: Buffer[]) => void
 }
 
@@ -226,6 +226,11 @@ export declare class Producer {
   /**
    * Enqueue one message. Returns `undefined` when it was enqueued at once, or a Promise
    * resolving once it is enqueued (the buffer limit was reached: await it for backpressure).
+   * A value that cannot be sent throws `InvalidArgumentError` here. The plain appends of one
+   * synchronous run reach the core together (fewer native calls); the first of a run is
+   * checked by the core at once, and if the core refuses a later one (JSON text that does
+   * not parse on a JSON stream), `onError` gets it and the next `flush`/`close`/`detach`
+   * rejects with that error; the other messages are kept, in order.
    */
   append(data: Data, options?: { ack?: false }): void | Promise<void>
   /** Enqueue one message; the Promise resolves once it is durably stored. */

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use durable_streams_sdk::{Acked, Enqueued, Error as CoreError, Producer, ProducerOptions, RawProducerOptions};
 use napi::Env;
 use napi::Status;
-use napi::bindgen_prelude::{Buffer, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
@@ -111,17 +111,24 @@ pub struct NativeProducer {
     inner: Producer,
 }
 
+/// Message cost the core charges beyond the bytes (see `Producer::buffer_room`).
+#[napi]
+pub const MESSAGE_OVERHEAD_BYTES: u32 = durable_streams_sdk::MESSAGE_OVERHEAD_BYTES as u32;
+
+/// What an enqueue gives JavaScript: the buffer room left (a number) when the messages
+/// were buffered at once, else a Promise of buffer room (and, with `ack`, of the
+/// acknowledgement).
+type Settled<'env> = Either<f64, PromiseRaw<'env, Option<NativeAcked>>>;
+
 impl NativeProducer {
-    /// `null` when buffered at once; else a Promise of buffer room (and, with `ack`, of
-    /// the acknowledgement).
     fn settle<'env>(
         &self,
         env: &'env Env,
         r: durable_streams_sdk::Result<Enqueued>,
         abort: Option<&AbortToken>,
-    ) -> napi::Result<Option<PromiseRaw<'env, Option<NativeAcked>>>> {
+    ) -> napi::Result<Settled<'env>> {
         let fut = match r.map_err(error::core)? {
-            Enqueued::Accepted => return Ok(None),
+            Enqueued::Accepted => return Ok(Either::A(self.inner.buffer_room() as f64)),
             Enqueued::Ack(a) => task::promise(env, abort, async move { Ok(Some(a.await?.into())) })?,
             Enqueued::Wait(w) => task::promise(env, abort, async move {
                 match w.await? {
@@ -130,13 +137,13 @@ impl NativeProducer {
                 }
             })?,
         };
-        Ok(Some(fut))
+        Ok(Either::B(fut))
     }
 }
 
 #[napi]
 impl NativeProducer {
-    /// Enqueue one message, in call order (see [`NativeProducer::settle`] for the result).
+    /// Enqueue one message, in call order (see [`Settled`] for the result).
     #[napi]
     pub fn append<'env>(
         &self,
@@ -144,7 +151,7 @@ impl NativeProducer {
         data: Data,
         ack: bool,
         abort: Option<&AbortToken>,
-    ) -> napi::Result<Option<PromiseRaw<'env, Option<NativeAcked>>>> {
+    ) -> napi::Result<Settled<'env>> {
         let r = task::sync(|| Ok(self.inner.enqueue(self::data(data), ack)))?;
         self.settle(env, r, abort)
     }
@@ -157,7 +164,7 @@ impl NativeProducer {
         items: Vec<Data>,
         ack: bool,
         abort: Option<&AbortToken>,
-    ) -> napi::Result<Option<PromiseRaw<'env, Option<NativeAcked>>>> {
+    ) -> napi::Result<Settled<'env>> {
         let msgs = items.into_iter().map(data).collect();
         let r = task::sync(|| Ok(self.inner.enqueue_many(msgs, ack)))?;
         self.settle(env, r, abort)

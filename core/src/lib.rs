@@ -60,7 +60,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use headers::{BoxFuture, ValueProvider};
 pub use offset::Offset;
 pub use producer::{
-    AppendAck, Acked, DEFAULT_MAX_BATCH_ITEMS, Enqueued, EnqueueWait, ErrorCallback, Producer, ProducerCounters, ProducerOptions,
+    AppendAck, Acked, DEFAULT_MAX_BATCH_ITEMS, Enqueued, MESSAGE_OVERHEAD_BYTES, EnqueueWait, ErrorCallback, Producer, ProducerCounters, ProducerOptions,
     RawProducerOptions,
 };
 pub use read::{Chunk, JsonItems, LiveMode, PrefetchedSession, ReadOptions, ReadSession};

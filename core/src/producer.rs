@@ -568,6 +568,20 @@ impl Producer {
         rx.await.unwrap_or_else(|_| Err(closed_error("producer stopped")))
     }
 
+    /// How much message cost (bytes plus [`MESSAGE_OVERHEAD_BYTES`] each) one enqueue
+    /// may add right now and still be buffered at once; 0 while enqueues wait or once the
+    /// producer stopped. Only grows until the next enqueue, so a binding may hold messages
+    /// back up to this much and still report back-pressure exactly (the Node binding's
+    /// per-run hand-over).
+    pub fn buffer_room(&self) -> usize {
+        let shared = &self.handle.shared;
+        let st = shared.lock();
+        if st.stopped.is_some() || !st.waiting.is_empty() {
+            return 0;
+        }
+        shared.buffer_limit.saturating_sub(st.buffered)
+    }
+
     /// The epoch in use (changes after an auto-claim).
     pub fn epoch(&self) -> u64 {
         self.handle.shared.epoch.load(Ordering::Relaxed)
@@ -664,7 +678,7 @@ impl Producer {
 
     fn check_size(&self, data: &Bytes) -> Result<()> {
         let limit = self.handle.shared.buffer_limit;
-        if data.len() + PER_MESSAGE_OVERHEAD > limit {
+        if data.len() + MESSAGE_OVERHEAD_BYTES > limit {
             return Err(Error::invalid_argument(
                 "data",
                 format!("message of {} bytes exceeds bufferLimitBytes ({limit})", data.len()),
@@ -682,10 +696,10 @@ fn check_json(data: &[u8]) -> Result<()> {
 
 /// Memory a buffered message costs beyond its bytes (queue slot, handles, batch entry),
 /// charged so that `buffer_limit_bytes` bounds real memory, not just payload.
-const PER_MESSAGE_OVERHEAD: usize = 96;
+pub const MESSAGE_OVERHEAD_BYTES: usize = 96;
 
 fn cost_of(data: &Bytes) -> usize {
-    data.len() + PER_MESSAGE_OVERHEAD
+    data.len() + MESSAGE_OVERHEAD_BYTES
 }
 
 fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Bytes> {
