@@ -59,6 +59,7 @@ def parse() -> tuple[argparse.Namespace, dict[str, list[str]]]:
     p.add_argument("--clients", default=",".join(CLIENTS), help=f"comma-separated subset of {','.join(CLIENTS)}")
     p.add_argument("--py-api", default="default", choices=["default", "sync", "async", "both"],
                    help="Python clients: each one's default API per workload (bench.py), or sync/async/both")
+    p.add_argument("--table", metavar="FILE", help="print the tables of an earlier run's JSON lines, run nothing")
     p.add_argument("--out", help="append every JSON result line here (default /tmp/ds-bench-all-<date>.jsonl)")
     args, rest = p.parse_known_args()
     # Size flags: `--FLAG V` goes to every workload; `--wN-FLAG V` to workload N only
@@ -225,6 +226,35 @@ def parse_size(raw: str) -> int:
 # One server kind: every workload, every client, --runs times
 
 
+def row_key(v: dict[str, Any], label: str, client: str) -> tuple[str, str, str]:
+    """(workload and variant, row label, client) of a result line."""
+    variant = v.get("variant")
+    key = v["workload"] + (f" {variant}" if variant and variant != "append/msg" else "")
+    api = (v.get("params") or {}).get("api")
+    # The Python harness's default API differs per workload: name it.
+    return key, (f"{label} ({api})" if api and "(" not in label else label), client
+
+
+def from_file(path: str) -> list[dict[str, Any]]:
+    """`--table FILE`: the tables of an earlier run again, from its JSON lines."""
+    by_kind: dict[str, dict[str, Any]] = {}
+    for line in open(path):
+        if not line.startswith("{"):
+            continue
+        v = json.loads(line)
+        meta = v.get("bench_all") or {}
+        label = meta.get("label") or v.get("client", "?")
+        c = meta.get("client") or next((c for c, name in LABEL.items() if label.startswith(name)), "core")
+        res = by_kind.setdefault(v.get("server", "?"), {
+            "info": {"kind": v.get("server", "?"), "start": v.get("date", "?"), "load_start": meta.get("load", "0"),
+                     "loads": []}, "rows": {}, "failures": {}, "skipped": {}})
+        res["info"].update(end=v.get("date", "?"), load_end=meta.get("load", "0"))
+        res["info"]["loads"].append(float(str(meta.get("load", "0")).split()[0]))
+        res["rows"].setdefault(row_key(v, label, c), []).append(v)
+        ARGS.runs = max(ARGS.runs, int(meta.get("run", 1)))
+    return list(by_kind.values())
+
+
 def bench_server(kind: str, clients: list[str], workloads: list[str], out: Path) -> dict[str, Any]:
     rows: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (workload key, label, client) -> lines
     failures: dict[tuple[str, str], str] = {}
@@ -253,12 +283,10 @@ def bench_server(kind: str, clients: list[str], workloads: list[str], out: Path)
                             print(f"bench-all: {label} {w}: {err}", file=sys.stderr)
                         with out.open("a") as f:
                             for v in lines:
-                                v["bench_all"] = {"run": run + 1, "label": label, "load": load}
+                                v["bench_all"] = {"run": run + 1, "label": label, "client": c, "load": load}
                                 f.write(json.dumps(v) + "\n")
                         for v in lines:
-                            variant = v.get("variant")
-                            key = w + (f" {variant}" if variant and variant != "append/msg" else "")
-                            rows.setdefault((key, label, c), []).append(v)
+                            rows.setdefault(row_key(v, label, c), []).append(v)
         finally:
             server.stop()
     info["end"] = now()
@@ -322,13 +350,14 @@ def table(res: dict[str, Any], clients: list[str], workloads: list[str]) -> str:
             for c in clients:
                 for (kk, label, cc), ls in rows.items():
                     if kk == k and cc == c:
-                        out.append(row(k, label, ls, core_tput, res["failures"].get((w, label))))
+                        fail = res["failures"].get((w, label)) or res["failures"].get((w, label.rsplit(" (", 1)[0]))
+                        out.append(row(k, label, ls, core_tput, fail))
         ran = {label for (k, label, _) in rows if k.split()[0] == w}
         for (ww, label), why in res["skipped"].items():
             if ww == w:
                 out.append(f"| {w} | {label} | not run | | | | | | {why} |")
         for (ww, label), why in res["failures"].items():
-            if ww == w and label not in ran:
+            if ww == w and not any(r.startswith(label) for r in ran):
                 out.append(f"| {w} | {label} | failed | | | | | | {why} |")
     return "\n".join(out)
 
@@ -342,6 +371,10 @@ def main() -> None:
     for w in workloads:
         if w not in WORKLOADS:
             sys.exit(f"bench-all: --workloads: {w!r} is not one of w1..w5")
+    if ARGS.table:
+        for res in from_file(ARGS.table):
+            print(table(res, clients, workloads) + "\n")
+        return
     kinds = ["node", "rust"] if ARGS.server == "both" else [ARGS.server]
     out = Path(ARGS.out or f"/tmp/ds-bench-all-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}.jsonl")
     results = [bench_server(kind, clients, workloads, out) for kind in kinds]

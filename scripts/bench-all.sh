@@ -16,7 +16,8 @@
 # /tmp/ds-benchall-venv, with the pure-Python client at the version bindings-python/bench/run.sh
 # pins), the Node binding's release build and the TS client (as bindings-node/bench/run.sh
 # does), and the upstream Rust peer when DS_UPSTREAM_RUST_CLIENT is set. JSON result lines go
-# to /tmp/ds-bench-all-<date>.jsonl (--out FILE); nothing is committed.
+# to /tmp/ds-bench-all-<date>.jsonl (--out FILE; `python3 scripts/bench-all.py --table FILE` prints
+# the tables again); nothing is committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
