@@ -312,15 +312,24 @@ def stat(vals: list[float], d: int) -> str:
     return f"{fmt(med, d)} ({fmt(min(vals), d)}–{fmt(max(vals), d)})"
 
 
-def row(k: str, label: str, ls: list[dict[str, Any]], core_tput: float | None, failure: str | None) -> str:
+def cpu_per_item(v: dict[str, Any]) -> float:
+    """Client CPU µs per item (per MiB for W2)."""
+    return v["cpu_s"] * 1e6 / (v["count"] / 2**20 if v.get("unit") == "MiB/s" else v["count"])
+
+
+def row(k: str, label: str, ls: list[dict[str, Any]], core: tuple[float, float] | None, failure: str | None) -> str:
+    """One table row; `core`: the core's median throughput and CPU per item, for the ratios."""
     mib = ls[0].get("unit") == "MiB/s"
     tputs = [v["throughput"] for v in ls]
-    per = [v["cpu_s"] * 1e6 / (v["count"] / 2**20 if mib else v["count"]) for v in ls
-           if v.get("cpu_s") is not None and v.get("count")]
+    per = [cpu_per_item(v) for v in ls if v.get("cpu_s") is not None and v.get("count")]
     lat = [v["latency_ms"] for v in ls if v.get("latency_ms")]
     p50 = stat([x.get("p50") for x in lat], 2) if lat else "-"
     p99 = stat([x.get("p99") for x in lat], 2) if lat else "-"
-    ratio = f"{statistics.median(tputs) / core_tput:.2f}×" if core_tput and label != LABEL["core"] else ""
+    ratio = ""
+    if core and label != LABEL["core"] and per and core[1]:
+        cpu = statistics.median(per) / core[1]
+        # W4/W5 throughput is the writer's fixed rate: only the CPU compares.
+        ratio = f"{statistics.median(tputs) / core[0]:.2f}× / {cpu:.1f}×" if k[:2] in ("W1", "W2", "W3") else f"– / {cpu:.1f}×"
     bad = [v.get("check", "?") for v in ls if not v.get("ok")]
     check = "ok" if not bad else f"FAILED: {bad[0]}"
     if failure:
@@ -339,19 +348,19 @@ def table(res: dict[str, Any], clients: list[str], workloads: list[str]) -> str:
         f"{min(loads):.2f}–{max(loads):.2f} before each client, {info['load_end'].split()[0]} at end; "
         f"{os.cpu_count()} CPUs shared with other work",
         "",
-        "| workload | client | throughput | client CPU s | CPU µs/item | p50 ms | p99 ms | × rust-core | check |",
+        "| workload | client | throughput | client CPU s | CPU µs/item | p50 ms | p99 ms | × rust-core: tput / CPU per item | check |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for w in workloads:
         keys = sorted({k for (k, _, _) in rows if k.split()[0] == w})
         for k in keys:
-            core = rows.get((k, LABEL["core"], "core"))
-            core_tput = statistics.median(v["throughput"] for v in core) if core else None
+            cl = rows.get((k, LABEL["core"], "core"))
+            core = (statistics.median(v["throughput"] for v in cl), statistics.median(cpu_per_item(v) for v in cl)) if cl else None
             for c in clients:
                 for (kk, label, cc), ls in rows.items():
                     if kk == k and cc == c:
                         fail = res["failures"].get((w, label)) or res["failures"].get((w, label.rsplit(" (", 1)[0]))
-                        out.append(row(k, label, ls, core_tput, fail))
+                        out.append(row(k, label, ls, core, fail))
         ran = {label for (k, label, _) in rows if k.split()[0] == w}
         for (ww, label), why in res["skipped"].items():
             if ww == w:
@@ -384,7 +393,8 @@ def main() -> None:
         print()
         print(table(res, clients, workloads))
     print("\nthroughput: W1 msgs/s, W2 MiB/s, W3 items/s, W4/W5 received/elapsed; client CPU: user+sys of the "
-          "client process over the timed section; median (min–max) over the runs; p50/p99: append → receive.")
+          "client process over the timed section; median (min–max) over the runs; p50/p99: append → receive; "
+          "× rust-core: this client's median throughput and CPU per item over the core's.")
 
 
 if __name__ == "__main__":
