@@ -456,7 +456,10 @@ pub(crate) fn transport_error(e: reqwest::Error, url: &Url) -> Error {
         Error::new(ErrorKind::Timeout, format!("request to {url} timed out"))
     } else if e.is_connect() {
         Error::new(ErrorKind::Network, format!("cannot connect to {url}: {why}"))
-    } else if e.is_decode() {
+    } else if e.is_decode() && cause == "other" {
+        // reqwest reports any failure while a body is read as a decoding error, a
+        // connection reset mid-body included: only one with no network cause in its
+        // chain is a body that cannot be decoded (the rest is transient, retried).
         Error::new(ErrorKind::MalformedResponse, format!("cannot decode response from {url}"))
     } else {
         Error::new(ErrorKind::Network, format!("request to {url} failed: {why}"))

@@ -1,7 +1,9 @@
 //! The core's own producer and live consumer through the chaos proxy
 //! (`tests/chaos/proxy.mjs`, in front of the reference server): drops before
 //! forwarding, 503/429 with and without Retry-After, commit-then-drop, truncated
-//! and stalled responses, delays — each at `DS_CHAOS_RATE` (default 4%) per request.
+//! and stalled responses, delays — each at `DS_CHAOS_RATE` (default 4%) per request —
+//! and, on the live reader's long-lived responses, cuts, stalls and clean ends in
+//! mid-stream at the same rate per time slice (at least 5 met at 4% or more).
 //!
 //! N messages (`DS_CHAOS_MESSAGES`, default 20 000) go through the proxy with default
 //! producer options, in bursts of 50 every 20 ms (else default batching sends them in one request); then the stream is read back straight from the server: every
@@ -22,6 +24,9 @@ use support::chaos_proxy::Proxy;
 /// Messages sent back to back before a pause of PAUSE_MS (see the producer loop).
 const BURST: u64 = 50;
 const PAUSE_MS: u64 = 20;
+/// Mid-stream faults the live reader must have met at the default rate (4%) or above,
+/// so that a run proves the live reader survives them (a 20,000-message run sees about 8–15).
+const MIN_LIVE_FAULTS: u64 = 5;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -130,12 +135,19 @@ async fn chaos_exactly_once_through_the_proxy() {
         (p["requests"].as_u64().unwrap_or(0), p["batches"].as_u64().unwrap_or(0), p["faults"].as_u64().unwrap_or(0));
     // Repeats over faults on the producer's own requests (tests/chaos/proxy.mjs, extraPerFault).
     let extra_per_fault = p_requests.saturating_sub(p_batches) as f64 / p_faults.max(1) as f64;
+    // What the live reader went through: faults on its reads (per request and mid-stream)
+    // and the live requests that re-opened its read (tests/chaos/proxy.mjs, `reader`).
+    let r = &stats["reader"];
+    let r_faults: u64 = r["faults"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let (r_mid, r_reconnects) = (r["midStream"].as_u64().unwrap_or(0), r["reconnects"].as_u64().unwrap_or(0));
+    let min_live = if rate >= 0.04 { MIN_LIVE_FAULTS } else { 0 };
     let ok = flushed.is_ok() && live_seen.is_ok() && stored.len() as u64 == n && dups + lost + ooo == 0
-        && live_n == n && live_dups + live_lost + live_ooo == 0;
+        && live_n == n && live_dups + live_lost + live_ooo == 0 && r_mid >= min_live;
     let line = format!(
         "summary: chaos (rust): {} passed, {} failed, 0 skipped — sent {n}, stored {}, duplicates {dups}, lost {lost}, out of order {ooo}, \
          requests per fault {extra_per_fault:.2} (producer: {p_requests} requests for {p_batches} batches, {p_faults} faults, {} 409s); \
-         live consumer saw {live_n} (duplicates {live_dups}, lost {live_lost}, out of order {live_ooo}); \
+         live consumer saw {live_n} (duplicates {live_dups}, lost {live_lost}, out of order {live_ooo}) \
+         through {r_faults} faults ({r_mid} mid-stream) and {r_reconnects} reconnects; \
          proxy requests {requests}, faults {faults} {}; {:.1} s (seed {seed}, rate {rate})\n",
         u8::from(ok),
         u8::from(!ok),
@@ -150,5 +162,6 @@ async fn chaos_exactly_once_through_the_proxy() {
     if let Err(e) = &live_seen {
         panic!("{e}");
     }
+    assert!(r_mid >= min_live, "the live reader met {r_mid} mid-stream faults, fewer than {min_live}: not exercised ({line})");
     assert!(ok, "exactly-once broken: {line}");
 }

@@ -131,3 +131,118 @@ async fn stalled_sse_reconnects_after_the_idle_timeout_and_misses_nothing() {
     assert_eq!(stats["faults"]["stall"], 1, "{stats}");
     assert!(stats["byMethod"]["GET"].as_u64().unwrap() >= 2, "no reconnect seen by the proxy: {stats}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_reconnect_answered_after_the_idle_timeout_is_retried_not_the_end() {
+    // Found by the chaos runs' mid-stream faults: a live read re-opening its connection
+    // met `503` with `Retry-After: 1` (longer than the idle timeout) and the session ended
+    // with TIMEOUT although the retry policy allowed more attempts. The session's own
+    // deadline on one attempt is a transient failure of a live read: it reconnects.
+    let proxy = Proxy::start(7, 0.0, 20_000);
+    let direct = Client::new(&proxy.server).unwrap();
+    let idle = Duration::from_millis(600);
+    let proxied = Client::builder(&proxy.proxy)
+        .live_idle_timeout(idle)
+        .retry_policy(RetryPolicy { max_retries: 5, initial_delay: Duration::from_millis(10), ..Default::default() })
+        .build()
+        .unwrap();
+    for live in [LiveMode::Sse, LiveMode::LongPoll] {
+        let path = format!("/stalls/slow-reconnect-{}", live.as_str());
+        let d = direct.stream(&path).unwrap();
+        d.create(CreateOptions { content_type: Some("application/json".into()), ..Default::default() }).await.unwrap();
+        d.append_json(&json!({"n": 0}), Default::default()).await.unwrap();
+        // The catch-up request goes through; the first live request gets the slow 503.
+        proxy.force("none").await;
+        proxy.force("503-ra").await;
+        let mut items = proxied
+            .stream(&path)
+            .unwrap()
+            .read(ReadOptions { offset: Offset::beginning(), live, ..Default::default() })
+            .json_items();
+        let writer = {
+            let d = d.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                d.append_json(&json!({"n": 1}), Default::default()).await.unwrap();
+            })
+        };
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let v = tokio::time::timeout(Duration::from_secs(8), items.next::<Value>())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no message within 8 s", live.as_str()))
+                .unwrap_or_else(|e| panic!("{}: the read ended instead of reconnecting: {e}", live.as_str()))
+                .expect("the stream is open");
+            seen.push(v["n"].as_u64().unwrap());
+        }
+        writer.await.unwrap();
+        assert_eq!(seen, vec![0, 1], "{}: every message once, in order", live.as_str());
+    }
+    let stats = proxy.stats().await;
+    assert_eq!(stats["faults"]["503-ra"], 2, "the slow answers were not injected: {stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_sse_read_cut_stalled_or_ended_mid_stream_reconnects_and_misses_nothing() {
+    // The chaos proxy's mid-stream faults on a piece of the event stream: cut
+    // (connection closed, possibly inside a `data:` line), stalled (silent, then closed)
+    // and ended cleanly mid-event. Each time the read reconnects from its last control
+    // event. A connection that broke inside the body used to end the read with
+    // MALFORMED_RESPONSE ("cannot decode response"): reqwest reports every failure while
+    // reading a body as a decoding error, also a reset connection.
+    let proxy = Proxy::start(11, 0.0, 5_000);
+    let direct = Client::new(&proxy.server).unwrap();
+    let idle = Duration::from_millis(800);
+    let proxied = Client::builder(&proxy.proxy)
+        .live_idle_timeout(idle)
+        .retry_policy(RetryPolicy { max_retries: 5, initial_delay: Duration::from_millis(10), ..Default::default() })
+        .build()
+        .unwrap();
+    let pad = "y".repeat(100);
+    for kind in ["live-cut", "live-stall", "live-end"] {
+        let path = format!("/stalls/mid-stream-{kind}");
+        let d = direct.stream(&path).unwrap();
+        d.create(CreateOptions { content_type: Some("application/json".into()), ..Default::default() }).await.unwrap();
+        for n in 0..3 {
+            d.append_json(&json!({"n": n, "pad": pad}), Default::default()).await.unwrap();
+        }
+        // After the catch-up request, the first piece of the event stream passes (so the
+        // response has begun); the next draw (a time slice later) gets the fault, which
+        // cuts the next piece (a keep-alive). Messages 3..5 are written once the fault
+        // has happened, so only the reconnected read can deliver them.
+        proxy.force("live-none").await;
+        proxy.force(kind).await;
+        let mut items = proxied
+            .stream(&path)
+            .unwrap()
+            .read(ReadOptions { offset: Offset::beginning(), live: LiveMode::Sse, ..Default::default() })
+            .json_items();
+        let reader = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < 6 {
+                let v = tokio::time::timeout(Duration::from_secs(10), items.next::<Value>())
+                    .await
+                    .map_err(|_| format!("{kind}: no message within 10 s"))?
+                    .map_err(|e| format!("{kind}: the read ended instead of reconnecting: {e} ({e:?})"))?
+                    .ok_or_else(|| format!("{kind}: the read ended"))?;
+                seen.push(v["n"].as_u64().unwrap());
+            }
+            Ok::<_, String>(seen)
+        });
+        let t = Instant::now();
+        while proxy.stats().await["faults"][kind] != 1 {
+            assert!(t.elapsed() < Duration::from_secs(5), "{kind} was not injected: {}", proxy.stats().await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for n in 3..6 {
+            d.append_json(&json!({"n": n, "pad": pad}), Default::default()).await.unwrap();
+        }
+        let seen = reader.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen, vec![0, 1, 2, 3, 4, 5], "{kind}: every message once, in order");
+    }
+    let stats = proxy.stats().await;
+    for kind in ["live-cut", "live-stall", "live-end"] {
+        assert_eq!(stats["faults"][kind], 1, "{kind} was not injected: {stats}");
+    }
+    assert!(stats["reader"]["reconnects"].as_u64().unwrap() >= 3, "no reconnects seen by the proxy: {stats}");
+}

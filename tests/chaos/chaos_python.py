@@ -4,8 +4,9 @@
 Starts tests/chaos/proxy.mjs (which starts the reference server), sends N messages
 through the proxy with the binding's producer (default producer options), reads them
 back straight from the server, and runs a live reader through the same proxy that must
-see every message once, in order. Prints one `summary: chaos (python): ...` line and
-exits non-zero when a message was lost, duplicated or reordered.
+see every message once, in order, through mid-stream cuts and stalls. Prints one
+`summary: chaos (python): ...` line and exits non-zero when a message was lost,
+duplicated or reordered, or the live reader met too few mid-stream faults.
 
     python tests/chaos/chaos_python.py [--messages 20000] [--seed 1] [--rate 0.04]
 """
@@ -24,6 +25,9 @@ import durable_streams_sdk as ds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BURST, PAUSE = 50, 0.020  # messages back to back, then a pause (as in core/tests/chaos.rs)
+# Mid-stream faults the live reader must have met at the default rate (4%) or above, so
+# that a run proves it survives them (as in core/tests/chaos.rs).
+MIN_LIVE_FAULTS = 5
 
 
 def tally(seen: list[int], n: int) -> tuple[int, int, int]:
@@ -113,8 +117,12 @@ def run(n: int, seed: int, rate: float, proxy_url: str, server_url: str) -> int:
     dups, lost, ooo = tally(stored, n)
     live_dups, live_lost, live_ooo = tally(live_seen, n)
     faults = sum(stats["faults"].values())
+    # What the live reader went through (tests/chaos/proxy.mjs, `reader`).
+    r = stats["reader"]
+    min_live = MIN_LIVE_FAULTS if rate >= 0.04 else 0
     ok = (flush_error is None and not live_error and not reader.is_alive() and len(stored) == n
-          and dups + lost + ooo == 0 and len(live_seen) == n and live_dups + live_lost + live_ooo == 0)
+          and dups + lost + ooo == 0 and len(live_seen) == n and live_dups + live_lost + live_ooo == 0
+          and r["midStream"] >= min_live)
     p = stats["producer"]
     # Repeats over faults on the producer's own requests (tests/chaos/proxy.mjs, extraPerFault).
     extra = (p["requests"] - p["batches"]) / max(p["faults"], 1)
@@ -123,7 +131,8 @@ def run(n: int, seed: int, rate: float, proxy_url: str, server_url: str) -> int:
         f"duplicates {dups}, lost {lost}, out of order {ooo}, requests per fault {extra:.2f} "
         f"(producer: {p['requests']} requests for {p['batches']} batches, {p['faults']} faults, "
         f"{p['statuses'].get('409', 0)} 409s); live consumer saw {len(live_seen)} "
-        f"(duplicates {live_dups}, lost {live_lost}, out of order {live_ooo}); proxy requests {stats['requests']}, "
+        f"(duplicates {live_dups}, lost {live_lost}, out of order {live_ooo}) through {sum(r['faults'].values())} faults "
+        f"({r['midStream']} mid-stream) and {r['reconnects']} reconnects; proxy requests {stats['requests']}, "
         f"faults {faults} {json.dumps(stats['faults'], separators=(',', ':'))}; {elapsed:.1f} s (seed {seed}, rate {rate})",
         flush=True,
     )
@@ -131,6 +140,9 @@ def run(n: int, seed: int, rate: float, proxy_url: str, server_url: str) -> int:
         print(f"chaos (python): flush failed: {flush_error!r}", file=sys.stderr)
     if live_error:
         print(f"chaos (python): live reader failed: {live_error[0]!r}", file=sys.stderr)
+    if r["midStream"] < min_live:
+        print(f"chaos (python): the live reader met {r['midStream']} mid-stream faults, fewer than {min_live}: "
+              "not exercised", file=sys.stderr)
     return 0 if ok else 1
 
 

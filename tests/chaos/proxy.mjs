@@ -1,16 +1,17 @@
 // Chaos proxy: an HTTP proxy on 127.0.0.1 in front of a Durable Streams server that
 // injects faults on any request, reproducibly from a seed.
 //
-//   node tests/chaos/proxy.mjs [--seed 1] [--rate 0.04] [--stall-ms 4000] [--delay-ms 200]
-//                              [--retry-after 1] [--upstream URL] [--max-seconds 900]
-//                              [--kinds drop,503,...]   (only these kinds; default all)
+//   node tests/chaos/proxy.mjs [--seed 1] [--rate 0.04] [--live-rate RATE] [--live-slice-ms 250]
+//                              [--stall-ms 4000] [--delay-ms 200] [--retry-after 1] [--upstream URL]
+//                              [--max-seconds 900] [--kinds drop,503,...]   (only these kinds; default all)
 //
 // Without --upstream it starts the reference server in-process (on a free port).
 // The FIRST line on stdout is JSON: {"proxy": URL, "server": URL}. GET /__chaos/stats on
 // the proxy returns the counters as JSON (never faulted, not counted); they are also
 // printed as JSON on stderr at exit. POST /__chaos/force/KIND makes the next request get
-// fault KIND (or "none"), whatever the draw — for tests that need one particular fault. The process stops on SIGINT/SIGTERM, when stdin
-// reaches EOF, and after --max-seconds at the latest.
+// fault KIND (or "none"), whatever the draw (a live-* KIND, or live-none: the next draw
+// for a piece of a live response) — for tests that need one particular fault. The process stops on
+// SIGINT/SIGTERM, when stdin reaches EOF, and after --max-seconds at the latest.
 //
 // Fault kinds, each chosen with probability `rate` per request (one roll per request, in
 // arrival order, from the seeded generator):
@@ -21,10 +22,40 @@
 //   truncate      forwarded; the response is cut off mid-body (connection closed)
 //   stall         forwarded; headers and part of the body are sent, then no bytes for stall-ms, then closed
 //   delay         forwarded after delay-ms
+//
+// Live responses (GET ...?live=sse or live=long-poll) that drew no fault above are long
+// lived (one SSE connection carries the whole run), so one draw per request barely
+// touches them. Such a response that drew no fault draws again, from a second seeded
+// generator, each kind with probability `live-rate` (default: `rate`): on its first
+// piece (one upstream read: an event or several), then every `live-slice-ms` (default
+// 250) of its life; a fault drawn between pieces cuts the next piece (the server sends a
+// keep-alive control event at least every 500 ms). Time slices, not pieces: a reader
+// that fell behind catches up in one burst of many pieces, which on a real network is
+// about as likely to be cut as a lone event (drawn per piece, ever longer bursts would
+// each be ever more likely to be cut before their control event, and the reader would
+// never catch up), and a run's count of live faults depends on its length, not on how
+// the server's writes happen to be split.
+//   live-cut      the piece is forwarded up to a cut point, then the connection is closed
+//   live-stall    the piece is forwarded up to a cut point, then no bytes for stall-ms, then closed
+//   live-end      the piece is forwarded up to a cut point, then the response ends cleanly
+//                 (the last chunk of a chunked body; a body of known length is closed instead)
+// The cut point is either any byte of the piece (so possibly inside a `data:` line) or,
+// as often, right after one of the piece's complete SSE events (between two data events,
+// or between the data and the control event that ends their batch).
 import http from "node:http"
 import { pathToFileURL } from "node:url"
 
 export const FAULT_KINDS = ["drop", "503", "503-ra", "429", "429-ra", "commit-drop", "truncate", "stall", "delay"]
+/** Faults drawn per forwarded piece of a live response (see above). */
+export const LIVE_KINDS = ["live-cut", "live-stall", "live-end"]
+const ALL_KINDS = [...FAULT_KINDS, ...LIVE_KINDS]
+
+/** The `live` query parameter of a read (`sse`, `long-poll`), or null. */
+function liveModeOf(req) {
+  if (req.method !== "GET") return null
+  const q = req.url.indexOf("?")
+  return q < 0 ? null : new URLSearchParams(req.url.slice(q + 1)).get("live")
+}
 
 const isProducer = (req) => req.method === "POST" && req.headers["producer-id"] !== undefined
 
@@ -55,25 +86,39 @@ function rng32(seed) {
  * Start the proxy in front of `upstream` (a base URL).
  * @returns {Promise<{url: string, stats: () => object, setRate: (r: number) => void, stop: () => Promise<void>}>}
  */
-export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 4000, delayMs = 200, retryAfter = 1, kinds = FAULT_KINDS } = {}) {
-  const unknown = kinds.filter((k) => !FAULT_KINDS.includes(k))
-  if (unknown.length) throw new Error(`unknown fault kinds ${unknown.join(",")} (known: ${FAULT_KINDS.join(",")})`)
+export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = rate, liveSliceMs = 250, stallMs = 4000, delayMs = 200, retryAfter = 1, kinds = ALL_KINDS } = {}) {
+  const unknown = kinds.filter((k) => !ALL_KINDS.includes(k))
+  if (unknown.length) throw new Error(`unknown fault kinds ${unknown.join(",")} (known: ${ALL_KINDS.join(",")})`)
   const enabled = new Set(kinds)
   const target = new URL(upstream)
   const random = rng32(seed)
+  // Its own generator, so the per-request decisions stay those of the same seed
+  // without live faults (the producer's faults do not depend on how the reader fared).
+  const liveRandom = rng32(seed ^ 0x5eed11fe)
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   const counters = {
-    seed, rate, requests: 0, byMethod: {}, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])),
+    seed, rate, liveRate, requests: 0, byMethod: {}, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])),
     statuses: {}, upstreamErrors: 0,
     // Idempotent-producer appends (requests with Producer-Id): what recovery costs.
     // `batches` counts distinct (id, epoch, seq), so `requests - batches` is the number
     // of repeats; a fault-free run has none.
     producer: { requests: 0, batches: 0, faults: 0, statuses: {} },
+    // Reads (GETs): what a reader went through. `live` counts live requests per mode, `pieces`
+    // the forwarded pieces of live responses, `draws` the live-* draws made, `faults`
+    // every fault injected on reads (per request and live-*), `midStream` the live-*
+    // ones, `reconnects` the live requests that re-open a read of the same stream
+    // (every one after the first, except a long-poll after a long-poll that ended normally).
+    reader: { requests: 0, live: { sse: 0, "long-poll": 0 }, pieces: 0, draws: 0, faults: {}, midStream: 0, reconnects: 0 },
   }
+  for (const k of LIVE_KINDS) counters.faults[k] = 0
+  // Per stream path: how its last live request went (for `reader.reconnects`).
+  const lastLive = new Map()
   const batchKeys = new Set()
   const timers = new Set()
+  const intervals = new Set()
   const sockets = new Set()
   let currentRate = rate
+  let currentLiveRate = liveRate
 
   const later = (ms, fn) => {
     const t = setTimeout(() => { timers.delete(t); fn() }, ms)
@@ -85,6 +130,34 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
   }
 
   const forced = []
+  const forcedLive = []
+
+  function countReaderFault(kind) {
+    const r = counters.reader
+    r.faults[kind] = (r.faults[kind] ?? 0) + 1
+    if (LIVE_KINDS.includes(kind)) r.midStream++
+  }
+
+  /** A live-* fault for the next piece of a live response, or null. */
+  function pickLive() {
+    const r = liveRandom()
+    if (forcedLive.length) {
+      const k = forcedLive.shift()
+      return k === "none" ? null : k
+    }
+    const i = Math.floor(r / currentLiveRate)
+    return currentLiveRate > 0 && i < LIVE_KINDS.length && enabled.has(LIVE_KINDS[i]) ? LIVE_KINDS[i] : null
+  }
+
+  /** Where to cut `chunk`: any byte, or (every other time) just after one of its SSE events. */
+  function cutPoint(chunk) {
+    if (liveRandom() < 0.5) {
+      const ends = []
+      for (let i = chunk.indexOf("\n\n"); i >= 0; i = chunk.indexOf("\n\n", i + 2)) ends.push(i + 2)
+      if (ends.length) return ends[Math.floor(liveRandom() * ends.length)]
+    }
+    return Math.floor(liveRandom() * chunk.length)
+  }
 
   function pick() {
     const r = random() // always drawn, so the sequence of decisions depends only on the seed
@@ -97,7 +170,7 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
     return currentRate > 0 && i < FAULT_KINDS.length && enabled.has(FAULT_KINDS[i]) ? FAULT_KINDS[i] : null
   }
 
-  function forward(req, res, fault) {
+  function forward(req, res, fault, live) {
     const headers = { ...req.headers, host: target.host }
     const up = http.request({
       host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent,
@@ -131,6 +204,56 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
         else later(stallMs, () => res.destroy())
       }
       if (cutAt === 0) return cut()
+      if (live && !fault && ur.statusCode === 200) {
+        // A live response that drew no fault: its first piece draws a live-* fault, and
+        // so does every live-slice-ms of its life; a fault drawn between pieces cuts
+        // the next piece (keep-alive control events come at least every 500 ms).
+        let done = false
+        let armed = null
+        const draw = () => {
+          if (done || armed) return
+          counters.reader.draws++
+          armed = pickLive()
+        }
+        const tick = setInterval(draw, liveSliceMs)
+        intervals.add(tick)
+        const stopDrawing = () => { clearInterval(tick); intervals.delete(tick) }
+        res.on("close", stopDrawing)
+        let first = true
+        ur.on("data", (chunk) => {
+          if (done) return
+          counters.reader.pieces++
+          if (first) {
+            first = false
+            draw()
+          }
+          if (!armed) {
+            res.write(chunk)
+            return
+          }
+          const kind = armed
+          done = true
+          stopDrawing()
+          counters.faults[kind]++
+          countReaderFault(kind)
+          liveEnded(req, false)
+          const at = cutPoint(chunk)
+          if (at > 0) res.write(chunk.subarray(0, at))
+          ur.destroy()
+          if (kind === "live-stall") later(stallMs, () => res.destroy())
+          else if (kind === "live-end" && !Number.isFinite(len)) res.end()
+          else res.destroy()
+        })
+        ur.on("end", () => {
+          stopDrawing()
+          if (!done) {
+            liveEnded(req, true)
+            res.end()
+          }
+        })
+        ur.on("error", () => { stopDrawing(); res.destroy() })
+        return
+      }
       ur.on("data", (chunk) => {
         if (sent + chunk.length >= cutAt) {
           res.write(chunk.subarray(0, cutAt - sent))
@@ -144,7 +267,10 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
       ur.on("end", () => {
         // A body that ended before the cut point is still cut: no proper end of message.
         if (cutAt !== Infinity) cut()
-        else res.end()
+        else {
+          if (live) liveEnded(req, true)
+          res.end()
+        }
       })
       ur.on("error", () => res.destroy())
     })
@@ -159,8 +285,10 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
     }
     const force = /^\/__chaos\/force\/([a-z0-9-]+)$/.exec(req.url)
     if (force && req.method === "POST") {
-      const ok = force[1] === "none" || FAULT_KINDS.includes(force[1])
-      if (ok) forced.push(force[1])
+      const ok = force[1] === "none" || force[1] === "live-none" || ALL_KINDS.includes(force[1])
+      if (force[1] === "live-none") forcedLive.push("none")
+      else if (LIVE_KINDS.includes(force[1])) forcedLive.push(force[1])
+      else if (ok) forced.push(force[1])
       res.writeHead(ok ? 204 : 400)
       res.end()
       return
@@ -169,6 +297,12 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
     counters.byMethod[req.method] = (counters.byMethod[req.method] ?? 0) + 1
     const fault = pick()
     if (fault) counters.faults[fault]++
+    const live = liveModeOf(req)
+    if (req.method === "GET") {
+      counters.reader.requests++
+      if (fault) countReaderFault(fault)
+      if (live) liveStarted(req, live)
+    }
     if (isProducer(req)) {
       const p = counters.producer
       p.requests++
@@ -199,12 +333,33 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
         return
       }
       case "delay":
-        later(delayMs, () => forward(req, res, fault))
+        later(delayMs, () => forward(req, res, fault, live))
         return
       default:
-        forward(req, res, fault)
+        forward(req, res, fault, live)
     }
   })
+
+  function pathOf(req) {
+    const q = req.url.indexOf("?")
+    return q < 0 ? req.url : req.url.slice(0, q)
+  }
+
+  function liveStarted(req, mode) {
+    const r = counters.reader
+    r.live[mode] = (r.live[mode] ?? 0) + 1
+    const path = pathOf(req)
+    const prev = lastLive.get(path)
+    if (prev && !(prev.mode === "long-poll" && mode === "long-poll" && prev.ended)) r.reconnects++
+    // `ended` turns true only when the response reaches its end unfaulted.
+    lastLive.set(path, { mode, ended: false })
+  }
+
+  /** A live response of `req` ended: normally (`ok`) or by a live fault. */
+  function liveEnded(req, ok) {
+    const last = lastLive.get(pathOf(req))
+    if (last) last.ended = ok
+  }
   server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)) })
   server.on("clientError", (_e, s) => s.destroy())
   await new Promise((resolve, reject) => {
@@ -215,10 +370,12 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
   return {
     url: `http://127.0.0.1:${port}`,
     stats: () => structuredClone(counters),
-    setRate: (r) => { currentRate = r },
+    setRate: (r, live = r) => { currentRate = r; currentLiveRate = live },
     stop: async () => {
       for (const t of timers) clearTimeout(t)
       timers.clear()
+      for (const t of intervals) clearInterval(t)
+      intervals.clear()
       for (const s of sockets) s.destroy()
       agent.destroy()
       await new Promise((resolve) => server.close(() => resolve()))
@@ -227,8 +384,8 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, stallMs = 40
 }
 
 function parseArgs(argv) {
-  const opts = { seed: 1, rate: 0.04, stallMs: 4000, delayMs: 200, retryAfter: 1, upstream: null, maxSeconds: 900, kinds: FAULT_KINDS }
-  const names = { "--seed": "seed", "--rate": "rate", "--stall-ms": "stallMs", "--delay-ms": "delayMs",
+  const opts = { seed: 1, rate: 0.04, liveRate: undefined, liveSliceMs: 250, stallMs: 4000, delayMs: 200, retryAfter: 1, upstream: null, maxSeconds: 900, kinds: ALL_KINDS }
+  const names = { "--seed": "seed", "--rate": "rate", "--live-rate": "liveRate", "--live-slice-ms": "liveSliceMs", "--stall-ms": "stallMs", "--delay-ms": "delayMs",
     "--retry-after": "retryAfter", "--upstream": "upstream", "--max-seconds": "maxSeconds", "--kinds": "kinds" }
   for (let i = 0; i < argv.length; i += 2) {
     const key = names[argv[i]]
@@ -260,7 +417,7 @@ async function main() {
   }
   let proxy
   try {
-    proxy = await startProxy({ ...opts, upstream })
+    proxy = await startProxy({ ...opts, liveRate: opts.liveRate ?? opts.rate, upstream })
   } catch (e) {
     console.error(`chaos proxy: ${e.message}`)
     process.exit(2)

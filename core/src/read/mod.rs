@@ -315,7 +315,7 @@ impl ReadSession {
     async fn next_http(&mut self) -> Result<Option<Chunk>> {
         if self.body.is_none() {
             let live = self.phase == Phase::LongPoll;
-            let resp = self.request(live, false).await.inspect_err(|_| self.phase = Phase::Done)?;
+            let resp = self.request(live, false).await?;
             let status = resp.status().as_u16();
             if status == 204 && live {
                 // Long-poll timeout: nothing new. Normal flow, not an error.
@@ -402,7 +402,7 @@ impl ReadSession {
                 Some(ct) => headers::is_json(&ct),
                 None => headers::is_json(&self.stream.content_type().await?),
             };
-            let resp = self.request(true, true).await.inspect_err(|_| self.phase = Phase::Done)?;
+            let resp = self.request(true, true).await?;
             if resp.status().as_u16() != 200 {
                 self.phase = Phase::Done;
                 return Err(error_for_response(Op::Read, resp, &self.stream.url, false).await);
@@ -459,8 +459,15 @@ impl ReadSession {
         }
     }
 
+    /// One request of the session, retried by the client. Its failure ends the session
+    /// (the client's retries are used up), except when the session's own deadline cut
+    /// the attempt short in a live session: that session re-opens from its offset after
+    /// backoff, as after a dropped connection (bounded by the retry policy's
+    /// `max_retries` in a row). A live read whose reconnect met a slow answer (a
+    /// `Retry-After` longer than the idle timeout, a run of faults) used to end there.
+    /// A catch-up-only read keeps its deadline: it ends with the timeout.
     async fn request(&mut self, live: bool, sse: bool) -> Result<Response> {
-        let inner = &self.stream.client.inner;
+        let inner = self.stream.client.inner.clone();
         let mut query: Vec<(&'static str, String)> = vec![("offset", self.offset.as_str().to_string())];
         if live {
             query.push(("live", if sse { "sse" } else { "long-poll" }.to_string()));
@@ -480,12 +487,22 @@ impl ReadSession {
         };
         let wait = if live { inner.live_idle_timeout } else { inner.request_timeout };
         let started = Instant::now();
-        match tokio::time::timeout(wait, inner.send(&req, Some(&mut self.sent))).await {
-            Ok(r) => r,
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("no response from {} within {}", self.stream.url, crate::error::human_duration(started.elapsed())),
-            )),
+        let result = tokio::time::timeout(wait, inner.send(&req, Some(&mut self.sent))).await;
+        match result {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => {
+                self.phase = Phase::Done;
+                Err(e)
+            }
+            Err(_) => {
+                if self.live == LiveMode::Off {
+                    self.phase = Phase::Done;
+                }
+                Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no response from {} within {}", self.stream.url, crate::error::human_duration(started.elapsed())),
+                ))
+            }
         }
     }
 
