@@ -2,8 +2,9 @@
 # tests/chaos/chaos_python.py: starts tests/chaos/proxy.mjs (which starts the reference
 # server), sends N messages through the proxy with the Writer (default producer options),
 # reads them back straight from the server, and runs a live reader through the same proxy
-# that must see every message once, in order. Prints one `summary: chaos (elixir): ...`
-# line; exits non-zero when a message was lost, duplicated or reordered.
+# that must see every message once, in order, through mid-stream cuts and stalls. Prints
+# one `summary: chaos (elixir): ...` line; exits non-zero when a message was lost,
+# duplicated or reordered, or the live reader met too few mid-stream faults.
 #
 #     cd bindings-elixir && MIX_ENV=test mix run chaos/chaos.exs
 #     (DS_CHAOS_MESSAGES, default 20000; DS_CHAOS_SEED, default 1; DS_CHAOS_RATE, default 0.04)
@@ -56,6 +57,9 @@ n = env_num.("DS_CHAOS_MESSAGES", "20000", &String.to_integer/1)
 seed = env_num.("DS_CHAOS_SEED", "1", &String.to_integer/1)
 rate_s = System.get_env("DS_CHAOS_RATE") || "0.04"
 {burst, pause_ms} = {50, 20}
+# Mid-stream faults the live reader must have met at the default rate (4%) or above, so
+# that a run proves it survives them (as in core/tests/chaos.rs).
+min_live_faults = 5
 
 repo = Path.expand("../..", __DIR__)
 proxy =
@@ -122,10 +126,16 @@ stats = JSON.decode!(IO.iodata_to_binary(body))
 {ldups, llost, looo} = Chaos.tally(live_seen, n)
 faults = stats["faults"] |> Map.values() |> Enum.sum()
 p = stats["producer"]
+# What the live reader went through (tests/chaos/proxy.mjs, "reader").
+r = stats["reader"]
+reader_faults = r["faults"] |> Map.values() |> Enum.sum()
+{rate, _} = Float.parse(rate_s)
+min_live = if rate >= 0.04, do: min_live_faults, else: 0
 
 ok =
   flush_result == :ok and close_result == :ok and live_result == :ok and length(stored) == n and
-    dups + lost + ooo == 0 and length(live_seen) == n and ldups + llost + looo == 0
+    dups + lost + ooo == 0 and length(live_seen) == n and ldups + llost + looo == 0 and
+    r["midStream"] >= min_live
 
 # Repeats over faults on the producer's own requests (tests/chaos/proxy.mjs, extraPerFault).
 extra = (p["requests"] - p["batches"]) / max(p["faults"], 1)
@@ -136,12 +146,16 @@ IO.puts(
     "duplicates #{dups}, lost #{lost}, out of order #{ooo}, requests per fault #{:erlang.float_to_binary(extra / 1, decimals: 2)} " <>
     "(producer: #{p["requests"]} requests for #{p["batches"]} batches, #{p["faults"]} faults, " <>
     "#{Map.get(p["statuses"], "409", 0)} 409s); live consumer saw #{length(live_seen)} " <>
-    "(duplicates #{ldups}, lost #{llost}, out of order #{looo}); proxy requests #{stats["requests"]}, " <>
+    "(duplicates #{ldups}, lost #{llost}, out of order #{looo}) through #{reader_faults} faults " <>
+    "(#{r["midStream"]} mid-stream) and #{r["reconnects"]} reconnects; proxy requests #{stats["requests"]}, " <>
     "faults #{faults} #{JSON.encode!(stats["faults"])}; #{:erlang.float_to_binary(elapsed / 1, decimals: 1)} s (seed #{seed}, rate #{rate_s})"
 )
 
 if flush_result != :ok, do: IO.puts(:stderr, "chaos (elixir): append/flush failed: #{inspect(flush_result)}")
 if close_result != :ok, do: IO.puts(:stderr, "chaos (elixir): close failed: #{inspect(close_result)}")
 if live_result != :ok, do: IO.puts(:stderr, "chaos (elixir): live reader failed: #{inspect(live_result)}")
+
+if r["midStream"] < min_live,
+  do: IO.puts(:stderr, "chaos (elixir): the live reader met #{r["midStream"]} mid-stream faults, fewer than #{min_live}: not exercised")
 Port.close(proxy)
 System.halt(if ok, do: 0, else: 1)

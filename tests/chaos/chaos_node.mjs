@@ -6,9 +6,9 @@
 // Starts the reference server and the chaos proxy in front of it (both in this process,
 // on 127.0.0.1), sends N messages through the proxy with the binding's producer (default
 // producer options), reads them back straight from the server, and runs a live reader
-// through the same proxy that must see every message once, in order. Prints one
-// `summary: chaos (node): ...` line; exits 1 when anything was lost, duplicated or
-// reordered.
+// through the same proxy that must see every message once, in order, through mid-stream
+// cuts and stalls. Prints one `summary: chaos (node): ...` line; exits 1 when anything
+// was lost, duplicated or reordered, or the live reader met too few mid-stream faults.
 import { createRequire } from "node:module"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -45,6 +45,10 @@ export function tally(seen, n) {
   for (let i = 1; i < seen.length; i++) if (!(seen[i] > seen[i - 1])) ooo++
   return [dups, lost, ooo]
 }
+
+// Mid-stream faults the live reader must have met at the default rate (4%) or above, so
+// that a run proves it survives them (as in core/tests/chaos.rs).
+const MIN_LIVE_FAULTS = 5
 
 const n = option("messages", 20000)
 const seed = option("seed", 1)
@@ -103,18 +107,24 @@ const stats = proxy.stats()
 const [dups, lost, ooo] = tally(stored, n)
 const [liveDups, liveLost, liveOoo] = tally(liveSeen, n)
 const faults = Object.values(stats.faults).reduce((a, b) => a + b, 0)
+// What the live reader went through (tests/chaos/proxy.mjs, `reader`).
+const r = stats.reader
+const readerFaults = Object.values(r.faults).reduce((a, b) => a + b, 0)
+const minLive = rate >= 0.04 ? MIN_LIVE_FAULTS : 0
 const ok = !flushError && !liveError && stored.length === n && dups + lost + ooo === 0 &&
-  liveSeen.length === n && liveDups + liveLost + liveOoo === 0
+  liveSeen.length === n && liveDups + liveLost + liveOoo === 0 && r.midStream >= minLive
 const p = stats.producer
 console.log(
   `summary: chaos (node): ${ok ? 1 : 0} passed, ${ok ? 0 : 1} failed, 0 skipped — sent ${n}, stored ${stored.length}, ` +
   `duplicates ${dups}, lost ${lost}, out of order ${ooo}, requests per fault ${extraPerFault(stats).toFixed(2)} ` +
   `(producer: ${p.requests} requests for ${p.batches} batches, ${p.faults} faults, ${p.statuses["409"] ?? 0} 409s); ` +
-  `live consumer saw ${liveSeen.length} (duplicates ${liveDups}, lost ${liveLost}, out of order ${liveOoo}); ` +
+  `live consumer saw ${liveSeen.length} (duplicates ${liveDups}, lost ${liveLost}, out of order ${liveOoo}) ` +
+  `through ${readerFaults} faults (${r.midStream} mid-stream) and ${r.reconnects} reconnects; ` +
   `proxy requests ${stats.requests}, faults ${faults} ${JSON.stringify(stats.faults)}; ${elapsed.toFixed(1)} s (seed ${seed}, rate ${rate})`,
 )
 if (flushError) console.error(`chaos (node): flush failed: ${flushError?.code ?? ""} ${flushError?.message ?? flushError}`)
 if (liveError) console.error(`chaos (node): live reader failed: ${liveError?.code ?? ""} ${liveError?.message ?? liveError}`)
+if (r.midStream < minLive) console.error(`chaos (node): the live reader met ${r.midStream} mid-stream faults, fewer than ${minLive}: not exercised`)
 
 await proxied.close?.()
 await directClient.close?.()
