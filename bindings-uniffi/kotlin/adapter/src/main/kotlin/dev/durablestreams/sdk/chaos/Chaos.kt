@@ -2,8 +2,9 @@
 // tests/chaos/proxy.mjs (which starts the reference server), sends N messages through the
 // proxy with the binding's producer (default producer options), reads them back straight
 // from the server, and follows the stream live (SSE) through the same proxy; every message
-// must be stored once, in order, and seen live once, in order. Prints one
-// `summary: chaos (kotlin): ...` line; exits non-zero on any loss, duplicate or reordering.
+// must be stored once, in order, and seen live once, in order, through mid-stream cuts and
+// stalls. Prints one `summary: chaos (kotlin): ...` line; exits non-zero on any loss,
+// duplicate or reordering, or when the live reader met too few mid-stream faults.
 // Run from the prebuilt adapter jar by bindings-uniffi/chaos.sh (nothing compiled there).
 //
 //   java ... dev.durablestreams.sdk.chaos.ChaosKt PATH/TO/proxy.mjs
@@ -29,6 +30,10 @@ import kotlin.system.exitProcess
 
 private const val BURST = 50 // messages back to back, then a pause (as in core/tests/chaos.rs)
 private const val PAUSE_MS = 20L
+
+// Mid-stream faults the live reader must have met at the default rate (4%) or above, so
+// that a run proves it survives them (as in core/tests/chaos.rs).
+private const val MIN_LIVE_FAULTS = 5
 
 private class Tally(val dups: Int, val lost: Int, val ooo: Int) {
     val clean get() = dups + lost + ooo == 0
@@ -120,8 +125,14 @@ private fun run(n: Int, seed: Int, rate: String, proxyUrl: String, serverUrl: St
     val l = tally(liveSeen.toList(), n)
     val faultsByKind = stats.getJSONObject("faults")
     val faults = faultsByKind.keySet().sumOf { faultsByKind.getInt(it) }
+    // What the live reader went through (tests/chaos/proxy.mjs, "reader").
+    val reader = stats.getJSONObject("reader")
+    val readerFaultsByKind = reader.getJSONObject("faults")
+    val readerFaults = readerFaultsByKind.keySet().sumOf { readerFaultsByKind.getInt(it) }
+    val midStream = reader.getInt("midStream")
+    val minLive = if (rate.toDouble() >= 0.04) MIN_LIVE_FAULTS else 0
     val ok = flushError == null && liveError == null && liveDone && stored.size == n && s.clean &&
-        liveSeen.size == n && l.clean
+        liveSeen.size == n && l.clean && midStream >= minLive
     val p = stats.getJSONObject("producer")
     // Repeats over faults on the producer's own requests (tests/chaos/proxy.mjs, extraPerFault).
     val extra = (p.getInt("requests") - p.getInt("batches")).toDouble() / maxOf(p.getInt("faults"), 1)
@@ -131,13 +142,17 @@ private fun run(n: Int, seed: Int, rate: String, proxyUrl: String, serverUrl: St
             "stored ${stored.size}, duplicates ${s.dups}, lost ${s.lost}, out of order ${s.ooo}, " +
             "requests per fault ${"%.2f".format(Locale.ROOT, extra)} (producer: ${p.getInt("requests")} requests for " +
             "${p.getInt("batches")} batches, ${p.getInt("faults")} faults, $p409 409s); live consumer saw " +
-            "${liveSeen.size} (duplicates ${l.dups}, lost ${l.lost}, out of order ${l.ooo}); proxy requests " +
+            "${liveSeen.size} (duplicates ${l.dups}, lost ${l.lost}, out of order ${l.ooo}) through $readerFaults " +
+            "faults ($midStream mid-stream) and ${reader.getInt("reconnects")} reconnects; proxy requests " +
             "${stats.getInt("requests")}, faults $faults ${faultsJson(raw)}; ${"%.1f".format(Locale.ROOT, elapsed)} s " +
             "(seed $seed, rate $rate)",
     )
     flushError?.let { System.err.println("chaos (kotlin): flush failed: ${it::class.simpleName}: ${it.message}") }
     liveError?.let { System.err.println("chaos (kotlin): live reader failed: ${it::class.simpleName}: ${it.message}") }
     if (!liveDone) System.err.println("chaos (kotlin): live reader still running 60 s after the flush")
+    if (midStream < minLive) {
+        System.err.println("chaos (kotlin): the live reader met $midStream mid-stream faults, fewer than $minLive: not exercised")
+    }
     proxied.close()
     if (ok) 0 else 1
 }
