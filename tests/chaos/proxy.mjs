@@ -170,6 +170,17 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
     return currentRate > 0 && i < FAULT_KINDS.length && enabled.has(FAULT_KINDS[i]) ? FAULT_KINDS[i] : null
   }
 
+  /**
+   * Write `last` (if any), then run `fn` once it has reached the socket. Node's HTTP
+   * response holds writes back until the next tick (its socket is corked): a destroy
+   * right after a write throws the written bytes away, and a "cut mid-body" would never
+   * deliver any of the body.
+   */
+  function afterFlush(res, fn, last) {
+    if (last && last.length) res.write(last, () => fn())
+    else setImmediate(fn)
+  }
+
   function forward(req, res, fault, live) {
     const headers = { ...req.headers, host: target.host }
     const up = http.request({
@@ -193,14 +204,18 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
       const len = Number(ur.headers["content-length"])
       let sent = 0
       let cutAt = Infinity
+      // Streaming body (no length): the cut is within its first piece, at this fraction.
+      let cutFraction = null
       if (fault === "truncate" || fault === "stall") {
-        // Known length: cut strictly inside the body. Streaming body: within its first 256 bytes.
-        cutAt = Number.isFinite(len) && len > 0 ? Math.floor(random() * len) : Math.floor(random() * 256)
+        // Known length: cut strictly inside the body (a catch-up response is one piece
+        // or many: the cut may come after the client has had some of it).
+        if (Number.isFinite(len) && len > 0) cutAt = Math.floor(random() * len)
+        else cutFraction = random()
         if (cutAt === 0) res.flushHeaders()
       }
       const cut = () => {
         ur.destroy()
-        if (fault === "truncate") res.destroy()
+        if (fault === "truncate") afterFlush(res, () => res.destroy())
         else later(stallMs, () => res.destroy())
       }
       if (cutAt === 0) return cut()
@@ -238,11 +253,15 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
           countReaderFault(kind)
           liveEnded(req, false)
           const at = cutPoint(chunk)
-          if (at > 0) res.write(chunk.subarray(0, at))
           ur.destroy()
-          if (kind === "live-stall") later(stallMs, () => res.destroy())
-          else if (kind === "live-end" && !Number.isFinite(len)) res.end()
-          else res.destroy()
+          if (kind === "live-stall") {
+            if (at > 0) res.write(chunk.subarray(0, at))
+            later(stallMs, () => res.destroy())
+          } else if (kind === "live-end" && !Number.isFinite(len)) {
+            res.end(chunk.subarray(0, at))
+          } else {
+            afterFlush(res, () => res.destroy(), chunk.subarray(0, at))
+          }
         })
         ur.on("end", () => {
           stopDrawing()
@@ -255,10 +274,19 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
         return
       }
       ur.on("data", (chunk) => {
+        if (cutFraction !== null) {
+          cutAt = sent + Math.floor(cutFraction * chunk.length)
+          cutFraction = null
+        }
         if (sent + chunk.length >= cutAt) {
-          res.write(chunk.subarray(0, cutAt - sent))
+          const head = chunk.subarray(0, cutAt - sent)
           sent = cutAt
-          cut()
+          ur.destroy()
+          if (fault === "truncate") afterFlush(res, () => res.destroy(), head)
+          else {
+            res.write(head)
+            later(stallMs, () => res.destroy())
+          }
           return
         }
         sent += chunk.length
@@ -266,7 +294,7 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
       })
       ur.on("end", () => {
         // A body that ended before the cut point is still cut: no proper end of message.
-        if (cutAt !== Infinity) cut()
+        if (cutAt !== Infinity || cutFraction !== null) cut()
         else {
           if (live) liveEnded(req, true)
           res.end()

@@ -249,6 +249,20 @@ pub(crate) fn items_of(array: &[u8]) -> Vec<Bytes> {
     out
 }
 
+/// One array of the given (validated) elements.
+pub(crate) fn array_of(items: &[Bytes]) -> Bytes {
+    let mut out = BytesMut::with_capacity(items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    out.extend_from_slice(b"[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]");
+    out.freeze()
+}
+
 /// Whether a validated JSON array has no elements.
 pub(crate) fn is_empty_array(array: &[u8]) -> bool {
     array.iter().filter(|b| !is_ws(**b)).nth(1).is_none_or(|b| *b == b']')

@@ -210,6 +210,12 @@ pub struct ReadSession {
     failures: u32,
     sse_young_deaths: u32,
     sent: SentValues,
+    /// Messages (JSON) or bytes of the current catch-up/long-poll response handed out in
+    /// partial chunks so far.
+    handed: u64,
+    /// Messages or bytes to drop from the next responses: handed out from a response that
+    /// broke before its end, which the session reads again from the same offset.
+    skip: u64,
 }
 
 /// The protocol headers of a response whose body is being streamed.
@@ -238,6 +244,8 @@ impl ReadSession {
             failures: 0,
             sse_young_deaths: 0,
             sent: SentValues::default(),
+            handed: 0,
+            skip: 0,
         }
     }
 
@@ -345,21 +353,34 @@ impl ReadSession {
         let Some((reader, meta)) = self.body.as_mut() else { return Ok(None) };
         let piece = match reader.next_piece().await {
             Ok(p) => p,
-            Err(e) if reader.delivered > 0 && e.is_transient() => {
-                // Part of this response was handed out already; retrying from its start
-                // would deliver it twice, so the caller must decide (resume from its
-                // last checkpoint).
-                return Err(Error::new(
-                    ErrorKind::Network,
-                    format!("{} (after a partial response; resume from offset {})", e.message(), meta.start),
-                ));
+            Err(e) => {
+                // Part of this response may have been handed out already. The session
+                // retries from the response's start offset (an append-only stream sends
+                // the same messages again), so what was handed out is dropped from the
+                // responses that follow instead of being handed out twice.
+                self.skip += std::mem::take(&mut self.handed);
+                if reader.delivered > 0 && e.is_transient() {
+                    return Err(Error::new(
+                        ErrorKind::Network,
+                        format!("{} (after a partial response from offset {})", e.message(), meta.start),
+                    ));
+                }
+                return Err(e);
             }
-            Err(e) => return Err(e),
         };
-        let Some(piece) = piece else {
+        let Some(mut piece) = piece else {
             self.body = None;
             return Ok(None);
         };
+        let was_empty = piece.data.is_empty();
+        if self.skip > 0 {
+            piece.data = self.drop_repeated(piece.data, piece.json);
+        }
+        if piece.last {
+            self.handed = 0;
+        } else {
+            self.handed += if piece.json { json_split::items_of(&piece.data).len() as u64 } else { piece.data.len() as u64 };
+        }
         if !piece.last {
             let meta = &self.body.as_ref().map(|b| &b.1).expect("body present");
             let c = Chunk {
@@ -385,7 +406,7 @@ impl ReadSession {
                     LiveMode::Off => Phase::Done,
                     live => live_phase(live, self.stream.known_content_type().as_deref()),
                 };
-            } else if !advanced && piece.data.is_empty() {
+            } else if !advanced && was_empty {
                 self.phase = Phase::Done;
                 return Err(Error::malformed(format!(
                     "{} returned no data, no Stream-Up-To-Date and the same offset {}: refusing to loop",
@@ -503,6 +524,21 @@ impl ReadSession {
                     format!("no response from {} within {}", self.stream.url, crate::error::human_duration(started.elapsed())),
                 ))
             }
+        }
+    }
+
+    /// `data` without the first `skip` messages (JSON) or bytes, handed out before a
+    /// retry (see `skip`).
+    fn drop_repeated(&mut self, data: Bytes, json: bool) -> Bytes {
+        if json {
+            let items = json_split::items_of(&data);
+            let k = (self.skip as usize).min(items.len());
+            self.skip -= k as u64;
+            if k == 0 { data } else { json_split::array_of(&items[k..]) }
+        } else {
+            let k = (self.skip as usize).min(data.len());
+            self.skip -= k as u64;
+            data.slice(k..)
         }
     }
 
