@@ -2,6 +2,7 @@
 //! Python package. It converts types, maps errors and adapts blocking calls, asyncio
 //! awaitables, iterators and callbacks to Python; all protocol logic is in the core.
 
+mod aio_wait;
 mod client;
 mod consumer;
 mod convert;
@@ -12,6 +13,7 @@ mod read;
 mod rt;
 mod stats;
 mod stream;
+mod wake;
 
 use pyo3::prelude::*;
 
@@ -47,6 +49,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<consumer::ConsumerEvent>()?;
     m.add_class::<consumer::ConsumerResult>()?;
     m.add_class::<rt::Ready>()?;
+    m.add_class::<aio_wait::Pending>()?;
+    #[cfg(unix)]
+    m.add_class::<wake::Notifier>()?;
     logging::register(m)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 
 use durable_streams_sdk::{self as core, ffi::ReadHandle};
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
@@ -10,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyMemoryView};
 
+use crate::aio_wait::AsyncWait;
 use crate::convert::{json_loads, py_bool, pyrepr, sent_maps};
 use crate::errors::{Failure, misuse};
 use crate::rt::{BResult, Ready, SIGNAL_POLL, awaitable};
@@ -163,13 +165,13 @@ impl Chunk {
 /// A read session behind the core's pull handle ([`ReadHandle`]): it starts on the
 /// first `next`; concurrent `next` calls are served in call order, each chunk to exactly
 /// one caller; an interrupted or cancelled wait takes nothing, so the session goes on.
-struct Session {
+pub(crate) struct Session {
     unstarted: Mutex<Option<core::ReadSession>>,
     handle: OnceLock<Arc<ReadHandle>>,
     ended: AtomicBool,
 }
 
-type Shared = Arc<Session>;
+pub(crate) type Shared = Arc<Session>;
 
 fn shared(session: core::ReadSession) -> Shared {
     Arc::new(Session { unstarted: Mutex::new(Some(session)), handle: OnceLock::new(), ended: AtomicBool::new(false) })
@@ -189,6 +191,14 @@ impl Session {
             .clone()
     }
 
+    /// `Ready` once [`Session::try_next`] would return a step; takes nothing.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ended.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.handle().poll_ready(cx)
+    }
+
     fn settle(&self, got: core::Result<Option<core::Chunk>>) -> BResult<Option<core::Chunk>> {
         if matches!(got, Ok(None)) {
             self.ended.store(true, Ordering::Release);
@@ -197,7 +207,7 @@ impl Session {
     }
 
     /// A chunk ready now (`None`: wait with [`Session::next`]).
-    fn try_next(&self) -> Option<BResult<Option<core::Chunk>>> {
+    pub(crate) fn try_next(&self) -> Option<BResult<Option<core::Chunk>>> {
         if self.ended.load(Ordering::Acquire) {
             return Some(Ok(None));
         }
@@ -335,11 +345,13 @@ session_class!(ReadSession, {
 #[pyclass(frozen, module = "durable_streams_sdk._native")]
 pub struct AsyncReadSession {
     shared: Shared,
+    wait: Arc<AsyncWait>,
 }
 
 impl AsyncReadSession {
     pub fn new(session: core::ReadSession) -> Self {
-        AsyncReadSession { shared: shared(session) }
+        let shared = shared(session);
+        AsyncReadSession { wait: AsyncWait::new(shared.clone()), shared }
     }
 }
 
@@ -347,22 +359,38 @@ fn stop_async() -> Failure {
     Failure::Py(PyStopAsyncIteration::new_err(()))
 }
 
+/// What a taken step is to `__anext__`: a `Chunk`, `StopAsyncIteration` or the typed error.
+pub(crate) fn step_value(py: Python<'_>, got: BResult<Option<core::Chunk>>) -> PyResult<Py<PyAny>> {
+    match got {
+        Ok(Some(c)) => Ok(Bound::new(py, Chunk::new(c))?.into_any().unbind()),
+        Ok(None) => Err(PyStopAsyncIteration::new_err(())),
+        Err(f) => Err(f.into_pyerr(py)),
+    }
+}
+
 session_class!(AsyncReadSession, {
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
+    /// A ready chunk comes back as an already completed awaitable; otherwise the wait
+    /// happens in the running event loop ([`AsyncWait`]), or, where that loop cannot
+    /// watch a socket, through a task on the core's runtime.
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ready = match self.shared.try_next() {
-            Some(Ok(Some(c))) => Ready::new(Some(Bound::new(py, Chunk::new(c))?.into_any().unbind())),
-            Some(Ok(None)) => Ready::failed(PyStopAsyncIteration::new_err(())),
-            Some(Err(f)) => Ready::failed(f.into_pyerr(py)),
-            None => {
-                let session = self.shared.clone();
-                return awaitable(py, async move { session.next().await?.map(Chunk::new).ok_or_else(stop_async) });
+        if !self.wait.has_waiters() {
+            if let Some(got) = self.shared.try_next() {
+                let ready = match step_value(py, got) {
+                    Ok(v) => Ready::new(Some(v)),
+                    Err(e) => Ready::failed(e),
+                };
+                return Bound::new(py, ready).map(Bound::into_any);
             }
-        };
-        Bound::new(py, ready).map(Bound::into_any)
+        }
+        if let Some(pending) = self.wait.enqueue(py)? {
+            return Ok(pending);
+        }
+        let session = self.shared.clone();
+        awaitable(py, async move { session.next().await?.map(Chunk::new).ok_or_else(stop_async) })
     }
 
     /// Iterate the decoded JSON messages instead of chunks (JSON streams only): an async
@@ -374,7 +402,7 @@ session_class!(AsyncReadSession, {
         class.bind(py).call1((slf,))
     }
 
-    /// End the session (drops its connection).
+    /// End the session (drops its connection); pending `__anext__` calls end as if the stream had.
     fn close(&self) {
         self.shared.close()
     }

@@ -1,17 +1,40 @@
-"""asyncio iteration of a read session's decoded JSON messages.
+"""asyncio helpers of read sessions: JSON message iteration, and each loop's wake-up socket.
 
-An async generator over the session's chunks: each message costs one generator step,
-not one awaitable object and one ``StopIteration`` as a native ``__anext__`` would
-(which made ``async for v in session.json()`` 1.5x the blocking iterator's CPU).
+JSON iteration is an async generator over the session's chunks: each message costs one
+generator step, not one awaitable object and one ``StopIteration`` as a native
+``__anext__`` would (which made ``async for v in session.json()`` 1.5x the blocking
+iterator's CPU).
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, final
 
 if TYPE_CHECKING:
-    from ._native import AsyncReadSession
+    from ._native import AsyncReadSession, _Notifier
+
+_notifiers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Notifier] = weakref.WeakKeyDictionary()
+
+
+def notifier(loop: asyncio.AbstractEventLoop) -> _Notifier:
+    """The loop's wake-up socket for read sessions that wait (``src/wake.rs``): one per
+    loop, watched with ``loop.add_reader``. Raises where the loop cannot watch a socket
+    (Windows' proactor loop); the session then waits another way."""
+    n = _notifiers.get(loop)
+    if n is None:
+        from ._native import _Notifier
+
+        # A closed loop's socket is not watched any more: close it now rather than when
+        # the loop is collected.
+        for closed in [lp for lp in _notifiers if lp.is_closed()]:
+            _notifiers.pop(closed).close()
+        n = _Notifier()
+        loop.add_reader(n.fileno(), n.ready)
+        _notifiers[loop] = n
+    return n
 
 
 @final

@@ -13,6 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
@@ -76,6 +77,24 @@ impl ReadHandle {
         let mut session = self.session.try_lock().ok()?;
         let result = session.try_next()?;
         Some(self.settle(&session, result))
+    }
+
+    /// `Ready` once [`ReadHandle::try_next`] would return a step; takes nothing, so the
+    /// position is unchanged. When `Pending`, `cx`'s waker is woken (from a runtime thread,
+    /// possibly spuriously) when that may have changed: a binding waits in its own event
+    /// loop without a task per wait, and a wait it abandons has taken nothing.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_cancelled() {
+            return Poll::Ready(());
+        }
+        match self.session.try_lock() {
+            Ok(mut session) => session.poll_ready(cx),
+            Err(_) => {
+                // Another caller is taking one; ask again soon rather than miss its end.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
     }
 
     /// Wait on a thread that is not a runtime thread, at most `timeout` (`None`: not

@@ -29,6 +29,9 @@ struct Step {
 /// A [`ReadSession`] driven on the shared runtime; dropping it cancels the reading.
 pub struct PrefetchedSession {
     rx: mpsc::Receiver<Step>,
+    /// A step received by [`PrefetchedSession::poll_ready`] and not taken yet (`Some(None)`:
+    /// the channel closed).
+    peeked: Option<Option<Step>>,
     task: JoinHandle<()>,
     ended: bool,
     offset: Offset,
@@ -51,7 +54,7 @@ impl ReadSession {
                 }
             }
         });
-        PrefetchedSession { rx, task, ended: false, offset, cursor, sent: SentValues::default() }
+        PrefetchedSession { rx, peeked: None, task, ended: false, offset, cursor, sent: SentValues::default() }
     }
 }
 
@@ -61,6 +64,9 @@ impl PrefetchedSession {
         if self.ended {
             return Ok(None);
         }
+        if let Some(next) = self.peeked.take() {
+            return self.settle(next);
+        }
         let next = self.rx.recv().await;
         self.settle(next)
     }
@@ -69,6 +75,9 @@ impl PrefetchedSession {
     pub fn try_next(&mut self) -> Option<Result<Option<Chunk>>> {
         if self.ended {
             return Some(Ok(None));
+        }
+        if let Some(next) = self.peeked.take() {
+            return Some(self.settle(next));
         }
         match self.rx.try_recv() {
             Ok(step) => Some(self.settle(Some(step))),
@@ -82,6 +91,9 @@ impl PrefetchedSession {
         if self.ended {
             return Ok(None);
         }
+        if let Some(next) = self.peeked.take() {
+            return self.settle(next);
+        }
         let next = self.rx.blocking_recv();
         self.settle(next)
     }
@@ -92,6 +104,9 @@ impl PrefetchedSession {
     pub fn blocking_next_timeout(&mut self, timeout: Duration) -> Option<Result<Option<Chunk>>> {
         if self.ended {
             return Some(Ok(None));
+        }
+        if let Some(next) = self.peeked.take() {
+            return Some(self.settle(next));
         }
         let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
         let mut cx = Context::from_waker(&waker);
@@ -106,6 +121,19 @@ impl PrefetchedSession {
             }
             std::thread::park_timeout(left);
         }
+    }
+
+    /// `Ready` once a step (a chunk, the end or an error) can be taken without waiting;
+    /// takes nothing, so the offset and cursor stay those of the chunks taken. When
+    /// `Pending`, `cx`'s waker is woken (from a runtime thread) as soon as one can be.
+    /// Lets a binding wait in its own event loop and take only when its caller resumes.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ended || self.peeked.is_some() {
+            return Poll::Ready(());
+        }
+        let next = std::task::ready!(self.rx.poll_recv(cx));
+        self.peeked = Some(next);
+        Poll::Ready(())
     }
 
     /// Stop reading now; later calls return `None`.
