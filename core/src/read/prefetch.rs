@@ -233,4 +233,25 @@ mod tests {
         assert!(p.is_done());
         assert!(p.blocking_next().unwrap().is_none());
     }
+
+    #[test]
+    fn poll_ready_takes_nothing() {
+        let client = Client::builder("http://127.0.0.1:9")
+            .retry_policy(crate::RetryPolicy::none())
+            .build()
+            .unwrap();
+        let stream = client.stream("/x").unwrap();
+        let mut p = stream.read(ReadOptions::default()).prefetch(4);
+        let start = p.offset().clone();
+        let thread = std::thread::current();
+        let waker = std::task::Waker::from(std::sync::Arc::new(super::Unpark(thread)));
+        let mut cx = std::task::Context::from_waker(&waker);
+        while p.poll_ready(&mut cx).is_pending() {
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        assert!(p.poll_ready(&mut cx).is_ready(), "stays ready until taken");
+        assert!(!p.is_done() && *p.offset() == start, "nothing was taken");
+        assert_eq!(p.try_next().unwrap().unwrap_err().code(), "NETWORK_ERROR");
+        assert!(p.is_done());
+    }
 }
