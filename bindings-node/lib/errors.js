@@ -47,18 +47,21 @@ const byCode = new Map(table.filter((r) => r.code).map((r) => [r.code, byStem.ge
 
 const MARKER = native.errorMarker()
 
-/** Build the error described by a native payload object. */
-function errorFromPayload(p) {
-  const cls = byStem.get(p.name) ?? byCode.get(p.code) ?? classes.DurableStreamError
-  return new cls(p.message, p)
+/** Build the error described by a native payload: the core's flat record, whose keys are
+ * the table's (snake_case, `null` when absent). */
+function errorFromPayload(record) {
+  const d = {}
+  for (const [k, v] of Object.entries(record)) if (v !== null) d[camel(k)] = v
+  const cls = byStem.get(d.class) ?? byCode.get(d.code) ?? classes.DurableStreamError
+  return new cls(d.message, d)
 }
 
 /** Convert a native failure; `signal` (if aborted) supplies the rejection reason. */
 function fromNative(e, signal) {
   if (!(e instanceof Error) || typeof e.message !== 'string' || !e.message.startsWith(MARKER)) return e
-  const p = JSON.parse(e.message.slice(MARKER.length))
-  if (p.code === 'ABORTED' && signal?.aborted) return signal.reason
-  return errorFromPayload(p)
+  const record = JSON.parse(e.message.slice(MARKER.length))
+  if (record.code === 'ABORTED' && signal?.aborted) return signal.reason
+  return errorFromPayload(record)
 }
 
 /** An error raised by this JavaScript layer itself, e.g. `local('InvalidArgument', msg, {field})`. */

@@ -119,24 +119,14 @@ function thrownAsError(e) {
   return new Error(`threw ${e === null ? 'null' : typeof e} ${shown}`)
 }
 
-/** One batch of stream data. */
+/** A JSON array's bytes as its elements (no bytes: none). */
+const jsonArray = (buf) => (buf.length === 0 ? [] : JSON.parse(buf.toString('utf8')))
+
+/** One batch of stream data: the native chunk's fields (declared in index.d.ts) and two
+ * views of its bytes. */
 class Chunk {
   constructor(n) {
-    /** The bytes (for JSON streams: a JSON array of this chunk's messages). */
-    this.data = n.data
-    /** Where to resume after this chunk. */
-    this.nextOffset = n.nextOffset
-    /** The reader has reached the current tail. */
-    this.upToDate = n.upToDate
-    /** The stream is closed and this is its last chunk. */
-    this.streamClosed = n.streamClosed
-    this.cursor = n.cursor ?? undefined
-    /** More bytes of the same response follow; checkpoint only when false. */
-    this.partial = n.partial
-    /** HTTP status of the response (204 for an empty long-poll). */
-    this.status = n.status
-    /** Whether the stream is a JSON stream (then `json()` gives its messages). */
-    this.isJson = n.json
+    Object.assign(this, n)
   }
 
   /** The data as UTF-8 text. */
@@ -146,9 +136,8 @@ class Chunk {
 
   /** The JSON messages of this chunk (JSON streams): one JSON.parse of the whole array. */
   json() {
-    if (this.data.length === 0) return []
-    if (!this.isJson) throw invalid('contentType', 'not a JSON stream')
-    return JSON.parse(this.data.toString('utf8'))
+    if (this.data.length !== 0 && !this.isJson) throw invalid('contentType', 'not a JSON stream')
+    return jsonArray(this.data)
   }
 }
 
@@ -579,23 +568,21 @@ class ConsumerHandle extends Owned {
 
 function handlerFns(h) {
   if (!h || typeof h.onBatch !== 'function') throw invalid('onBatch', 'a function is required')
-  const rethrow = (e) => { throw thrownAsError(e) }
-  const wrap = (f, map) => (typeof f === 'function' ? (arg) => Promise.resolve().then(() => map(f, arg)).catch(rethrow) : undefined)
+  // Each handler as the native side calls it: a method call on `h`, always a Promise, a
+  // throw described.
+  const wrap = (name, call) =>
+    typeof h[name] === 'function'
+      ? (arg) => Promise.resolve().then(() => call(h[name].bind(h), arg)).catch((e) => { throw thrownAsError(e) })
+      : undefined
+  const notify = (name) => wrap(name, async (f, offset) => { await f(offset) })
   return {
-    onBatch: (n) =>
-      Promise.resolve()
-        .then(() => h.onBatch(new Chunk(n)))
-        .then((r) => r !== false, rethrow),
-    onError: wrap(h.onError, async (f, payload) => {
+    onBatch: wrap('onBatch', async (f, n) => (await f(new Chunk(n))) !== false),
+    onError: wrap('onError', async (f, payload) => {
       const r = await f(errorFromPayload(JSON.parse(payload)))
       return typeof r === 'boolean' ? r : null
     }),
-    onUpToDate: wrap(h.onUpToDate, async (f, offset) => {
-      await f(offset)
-    }),
-    onClosed: wrap(h.onClosed, async (f, offset) => {
-      await f(offset)
-    }),
+    onUpToDate: notify('onUpToDate'),
+    onClosed: notify('onClosed'),
   }
 }
 
@@ -656,7 +643,7 @@ class Stream {
 
   /** Append one JSON value (strings included: `appendJson("x")` stores the JSON string "x"). */
   appendJson(value, options = {}) {
-    return this._call(options, (n, t) => n.appendJson([jsonText(value)], appendOptions(options), t))
+    return this.appendJsonBatch([value], options)
   }
 
   /** Append several JSON values in one request; each is stored as its own message. */
@@ -677,16 +664,8 @@ class Stream {
   }
 
   /** Metadata: content type, tail offset, closure, TTL / expiry. */
-  async head(options = {}) {
-    const m = await this._call(options, (n, t) => n.head(options.headers, t))
-    return {
-      contentType: m.contentType ?? undefined,
-      nextOffset: m.nextOffset,
-      closed: m.closed,
-      ttlSeconds: m.ttlSeconds ?? undefined,
-      expiresAt: m.expiresAt ?? undefined,
-      etag: m.etag ?? undefined,
-    }
+  head(options = {}) {
+    return this._call(options, (n, t) => n.head(options.headers, t))
   }
 
   /**
@@ -710,8 +689,7 @@ class Stream {
 
   /** All messages of a JSON stream from `offset` to the current tail. */
   async readAllJson(options = {}) {
-    const buf = await this.readAll(options)
-    return buf.length === 0 ? [] : JSON.parse(buf.toString('utf8'))
+    return jsonArray(await this.readAll(options))
   }
 
   /** Start an idempotent producer on this stream (no I/O until its first batch). */

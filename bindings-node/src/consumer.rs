@@ -164,21 +164,18 @@ impl ConsumerHandler for NativeHandlers {
     }
 
     fn on_up_to_date(&self, offset: &Offset) -> BoxFuture<'_, ()> {
-        let o = offset.to_string();
-        Box::pin(async move {
-            if let Some(f) = &self.on_up_to_date {
-                let _ = call(f, o, "onUpToDate").await;
-            }
-        })
+        Box::pin(notify(self.on_up_to_date.as_ref(), offset.to_string(), "onUpToDate"))
     }
 
     fn on_closed(&self, final_offset: &Offset) -> BoxFuture<'_, ()> {
-        let o = final_offset.to_string();
-        Box::pin(async move {
-            if let Some(f) = &self.on_closed {
-                let _ = call(f, o, "onClosed").await;
-            }
-        })
+        Box::pin(notify(self.on_closed.as_ref(), final_offset.to_string(), "onClosed"))
+    }
+}
+
+/// Tells an optional callback an offset; it cannot change the run, so its failure is dropped.
+async fn notify(f: Option<&OffsetFn>, offset: String, what: &str) {
+    if let Some(f) = f {
+        let _ = call(f, offset, what).await;
     }
 }
 

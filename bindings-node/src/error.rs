@@ -7,36 +7,15 @@
 use durable_streams_sdk::Error as CoreError;
 use durable_streams_sdk::ffi::{ErrorInfo, Naming};
 use napi::Status;
-use serde_json::{Map, Value, json};
 
 /// Prefix of every failure message produced by the native module.
 pub const MARKER: &str = "\u{1}durable-streams-error:";
 
-/// The JSON payload describing one failure (without the marker).
+/// The JSON payload describing one failure (without the marker): the core's record as
+/// it serializes; lib/errors.js camelCases its keys as it does the table's details.
 pub fn payload(e: &CoreError) -> String {
-    let i = ErrorInfo::new(e, Naming::Camel);
-    let mut m = Map::new();
-    let mut put = |k: &str, v: Value| {
-        if !v.is_null() {
-            m.insert(k.into(), v);
-        }
-    };
-    put("code", json!(i.code));
-    put("name", json!(i.class));
-    put("conformanceCode", json!(i.conformance_code));
-    put("message", json!(i.message));
-    put("transient", json!(i.transient));
-    put("status", json!(i.status));
-    put("nextOffset", json!(i.next_offset));
-    put("earliestOffset", json!(i.earliest_offset));
-    put("currentEpoch", json!(i.current_epoch));
-    put("expectedSeq", json!(i.expected_seq));
-    put("receivedSeq", json!(i.received_seq));
-    put("retryAfterMs", json!(i.retry_after_ms));
-    put("field", json!(i.field));
-    put("serverMessage", json!(i.server_message));
-    put("cause", json!(i.cause));
-    Value::Object(m).to_string()
+    // A record of strings, numbers and booleans: serializing it cannot fail.
+    serde_json::to_string(&ErrorInfo::new(e, Naming::Camel)).unwrap_or_default()
 }
 
 /// A core error as a napi error the JavaScript layer decodes.

@@ -29,27 +29,27 @@ pub struct NativeReadOptions {
 pub struct NativeChunk {
     /// The bytes; for JSON streams a JSON array of this chunk's messages.
     pub data: JsBytes,
-    /// `true` on JSON streams (`data` is then a JSON array).
-    pub json: bool,
     pub next_offset: String,
     pub up_to_date: bool,
     pub stream_closed: bool,
     pub cursor: Option<String>,
     pub partial: bool,
     pub status: u32,
+    /// `true` on JSON streams (`data` is then a JSON array).
+    pub is_json: bool,
 }
 
 impl From<Chunk> for NativeChunk {
     fn from(c: Chunk) -> Self {
         NativeChunk {
             data: JsBytes(c.data),
-            json: c.json,
             next_offset: c.next_offset.as_str().to_string(),
             up_to_date: c.up_to_date,
             stream_closed: c.stream_closed,
             cursor: c.cursor,
             partial: c.partial,
             status: c.status as u32,
+            is_json: c.json,
         }
     }
 }

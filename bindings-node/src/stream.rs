@@ -93,20 +93,9 @@ fn append_options(o: Option<NativeAppendOptions>) -> napi::Result<AppendOptions>
     let Some(o) = o else {
         return Ok(AppendOptions::default());
     };
-    let producer = match (o.producer_id, o.producer_epoch, o.producer_seq) {
-        (Some(id), Some(epoch), Some(seq)) => Some(ProducerHeaders {
-            id,
-            epoch: non_negative("producerEpoch", epoch)?,
-            seq: non_negative("producerSeq", seq)?,
-        }),
-        (None, None, None) => None,
-        _ => {
-            return Err(error::invalid_argument(
-                "producerId",
-                "producerId, producerEpoch and producerSeq must be given together",
-            ));
-        }
-    };
+    let epoch = o.producer_epoch.map(|n| non_negative("producerEpoch", n)).transpose()?;
+    let seq = o.producer_seq.map(|n| non_negative("producerSeq", n)).transpose()?;
+    let producer = ProducerHeaders::from_parts(o.producer_id, epoch, seq).map_err(error::core)?;
     Ok(AppendOptions {
         content_type: o.content_type,
         seq: o.seq,

@@ -92,6 +92,21 @@ pub struct ProducerHeaders {
     pub seq: u64,
 }
 
+impl ProducerHeaders {
+    /// The headers from three optional parts given by a caller: all three, or none
+    /// (`None`); a partial set is an error rather than an append without them.
+    pub fn from_parts(id: Option<String>, epoch: Option<u64>, seq: Option<u64>) -> Result<Option<ProducerHeaders>> {
+        match (id, epoch, seq) {
+            (Some(id), Some(epoch), Some(seq)) => Ok(Some(ProducerHeaders { id, epoch, seq })),
+            (None, None, None) => Ok(None),
+            _ => Err(Error::invalid_argument(
+                "producerId",
+                "producerId, producerEpoch and producerSeq must be given together",
+            )),
+        }
+    }
+}
+
 /// What the server said about an append.
 #[derive(Debug, Clone, Default)]
 pub struct AppendResult {

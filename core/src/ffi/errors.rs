@@ -87,7 +87,9 @@ pub fn error_table_json() -> String {
 }
 
 /// A failure as a flat record: what every binding turns into its own error value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized (e.g. to JSON), its keys are the table's `details` names (snake_case; the
+/// class stem under `class`), absent details as `null`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ErrorInfo {
     pub code: &'static str,
     /// Class name stem from the table (e.g. `StreamClosed`).
