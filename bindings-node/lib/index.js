@@ -15,14 +15,9 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 const invalid = (field, why, cause) => local('InvalidArgument', `invalid ${field}: ${why}`, { field, cause })
 const isBytes = (d) => d instanceof Uint8Array || d instanceof ArrayBuffer || ArrayBuffer.isView(d)
 
-/** Buffer, Uint8Array, ArrayBuffer and strings are bytes; any other value is sent as JSON. */
-function toBuffer(data, what = 'data') {
-  const d = toData(data, what)
-  return typeof d === 'string' ? Buffer.from(d, 'utf8') : d
-}
-
-/** Like `toBuffer`, but strings (and the JSON text of other values) stay strings: the
- * native side copies them straight into the message (no Buffer per message). */
+/** Buffer, Uint8Array, ArrayBuffer and strings are bytes; any other value is sent as JSON.
+ * Strings (and the JSON text of other values) stay strings: the native side copies them
+ * straight into the message (no Buffer per message). */
 function toData(data, what = 'data') {
   if (typeof data === 'string' || Buffer.isBuffer(data)) return data
   if (data instanceof ArrayBuffer) return Buffer.from(data)
@@ -629,7 +624,7 @@ class Stream {
   create(options = {}) {
     return this._call(options, (n, t) => {
       const body = options.body ?? options.data
-      return n.create({ ...options, body: body === undefined ? undefined : toBuffer(body, 'body') }, t)
+      return n.create({ ...options, body: body === undefined ? undefined : toData(body, 'body') }, t)
     })
   }
 
@@ -638,7 +633,7 @@ class Stream {
    * JSON stream: the text of one JSON value); other values are sent as JSON.
    */
   append(data, options = {}) {
-    return this._call(options, (n, t) => n.append(toBuffer(data), appendOptions(options), t))
+    return this._call(options, (n, t) => n.append(toData(data), appendOptions(options), t))
   }
 
   /** Append one JSON value (strings included: `appendJson("x")` stores the JSON string "x"). */
@@ -654,7 +649,7 @@ class Stream {
   /** Close the stream, optionally appending a final message atomically. */
   close(options = {}) {
     return this._call(options, (n, t) => {
-      const data = options.data === undefined ? undefined : toBuffer(options.data)
+      const data = options.data === undefined ? undefined : toData(options.data)
       return n.close({ data, contentType: options.contentType, headers: options.headers }, t)
     })
   }

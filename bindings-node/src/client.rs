@@ -49,11 +49,7 @@ struct JsValue {
 
 impl ValueProvider for JsValue {
     fn value(&self) -> BoxFuture<'_, CoreResult<String>> {
-        Box::pin(async move {
-            let what = || format!("dynamic value {:?}", self.name);
-            let promise = self.f.call_async_catch(()).await.map_err(|e| error::callback(&what(), &e.reason))?;
-            promise.await.map_err(|e| error::callback(&what(), &e.reason))
-        })
+        Box::pin(async move { task::call(&self.f, (), &format!("dynamic value {:?}", self.name)).await })
     }
 }
 

@@ -19,7 +19,7 @@ use crate::convert::{header_list, live_mode, offset, positive, positive_ms};
 use crate::error;
 use crate::read::NativeChunk;
 use crate::stream::NativeStream;
-use crate::task;
+use crate::task::{self, call};
 
 #[napi(object, object_to_js = false)]
 pub struct NativeConsumerOptions {
@@ -127,15 +127,6 @@ pub struct NativeHandlers {
     pub on_error: Option<ErrorDecisionFn>,
     pub on_up_to_date: Option<OffsetFn>,
     pub on_closed: Option<OffsetFn>,
-}
-
-async fn call<T, R>(f: &ThreadsafeFunction<T, Promise<R>, T, Status, false, true>, arg: T, what: &str) -> CoreResult<R>
-where
-    T: napi::bindgen_prelude::JsValuesTupleIntoVec + 'static,
-    R: napi::bindgen_prelude::FromNapiValue + 'static,
-{
-    let p = f.call_async_catch(arg).await.map_err(|e| error::callback(what, &e.reason))?;
-    p.await.map_err(|e| error::callback(what, &e.reason))
 }
 
 impl ConsumerHandler for NativeHandlers {

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use durable_streams_sdk::{AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, Stream};
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::bindgen_prelude::PromiseRaw;
 use napi_derive::napi;
 use serde_json::value::RawValue;
 
-use crate::convert::{JsBytes, Sent, bytes, header_list, non_negative, offset};
+use crate::convert::{self, Data, JsBytes, Sent, data, header_list, non_negative, offset};
 use crate::error;
 use crate::task::{self, AbortToken};
 
@@ -20,7 +20,7 @@ pub struct NativeCreateOptions {
     pub ttl_seconds: Option<f64>,
     pub expires_at: Option<String>,
     pub closed: Option<bool>,
-    pub body: Option<Buffer>,
+    pub body: Option<Data>,
     /// Path of the stream to fork from.
     pub forked_from: Option<String>,
     pub fork_offset: Option<String>,
@@ -64,7 +64,7 @@ pub struct NativeAppendResult {
 
 #[napi(object, object_to_js = false)]
 pub struct NativeCloseOptions {
-    pub data: Option<Buffer>,
+    pub data: Option<Data>,
     pub content_type: Option<String>,
     pub headers: Option<HashMap<String, String>>,
 }
@@ -155,7 +155,7 @@ impl NativeStream {
             ttl_seconds: o.ttl_seconds.map(|n| non_negative("ttlSeconds", n)).transpose()?,
             expires_at: o.expires_at,
             closed: o.closed.unwrap_or(false),
-            body: o.body.map(bytes),
+            body: o.body.map(data),
             fork,
             headers: header_list(o.headers),
         };
@@ -177,11 +177,11 @@ impl NativeStream {
     pub fn append<'env>(
         &self,
         env: &'env Env,
-        data: Buffer,
+        data: Data,
         options: Option<NativeAppendOptions>,
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeAppendResult>> {
-        let (data, opts, stream) = (bytes(data), append_options(options)?, self.inner.clone());
+        let (data, opts, stream) = (convert::data(data), append_options(options)?, self.inner.clone());
         task::promise(env, abort, async move { stream.append(data, opts).await.map(append_result) })
     }
 
@@ -210,7 +210,7 @@ impl NativeStream {
         abort: Option<&AbortToken>,
     ) -> napi::Result<PromiseRaw<'env, NativeCloseResult>> {
         let opts = options.map_or_else(CloseOptions::default, |o| CloseOptions {
-            data: o.data.map(bytes),
+            data: o.data.map(data),
             content_type: o.content_type,
             headers: header_list(o.headers),
         });

@@ -1,12 +1,15 @@
 //! Core futures as JavaScript Promises: run on the core's shared runtime (panics become
-//! `INTERNAL` errors), settled from there through a napi deferred.
+//! `INTERNAL` errors), settled from there through a napi deferred; and the other way, a
+//! JavaScript callback's Promise awaited by the core.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use durable_streams_sdk::ffi;
 use durable_streams_sdk::{Error, ErrorKind, Result};
-use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
+use napi::Status;
+use napi::bindgen_prelude::{FromNapiValue, JsValuesTupleIntoVec, Promise, PromiseRaw, ToNapiValue};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use tokio::sync::watch;
@@ -64,4 +67,15 @@ where
 /// A synchronous call with any panic turned into a JavaScript error.
 pub fn sync<T>(f: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
     ffi::catch_panic(|| Ok(f())).map_err(error::core)?
+}
+
+/// Calls a JavaScript function (on the JavaScript thread) that returns a Promise, and awaits
+/// it; a throw or rejection is `CALLBACK_FAILED` naming `what`.
+pub async fn call<T, R>(f: &ThreadsafeFunction<T, Promise<R>, T, Status, false, true>, arg: T, what: &str) -> Result<R>
+where
+    T: JsValuesTupleIntoVec + 'static,
+    R: FromNapiValue + 'static,
+{
+    let p = f.call_async_catch(arg).await.map_err(|e| error::callback(what, &e.reason))?;
+    p.await.map_err(|e| error::callback(what, &e.reason))
 }
