@@ -87,13 +87,17 @@ function mapValueFns(fns, what) {
   for (const [name, fn] of Object.entries(fns)) {
     if (typeof fn !== 'function') throw invalid(what, `value of ${JSON.stringify(name)} must be a function`)
     // Always a Promise<string> for the native side; sync and async functions alike.
-    out[name] = () =>
-      Promise.resolve()
-        .then(() => fn())
-        .then((v) => (typeof v === 'string' ? v : String(v)), (e) => { throw thrownAsError(e) })
+    out[name] = promised(async () => {
+      const v = await fn()
+      return typeof v === 'string' ? v : String(v)
+    })
   }
   return out
 }
+
+/** `f` as the native side calls a callback: always a Promise, rejected with what
+ * `thrownAsError` makes of a throw. */
+const promised = (f) => (arg) => Promise.resolve().then(() => f(arg)).catch((e) => { throw thrownAsError(e) })
 
 /**
  * What a callback (value function, consumer handler) threw, as an Error whose message says
@@ -563,12 +567,8 @@ class ConsumerHandle extends Owned {
 
 function handlerFns(h) {
   if (!h || typeof h.onBatch !== 'function') throw invalid('onBatch', 'a function is required')
-  // Each handler as the native side calls it: a method call on `h`, always a Promise, a
-  // throw described.
-  const wrap = (name, call) =>
-    typeof h[name] === 'function'
-      ? (arg) => Promise.resolve().then(() => call(h[name].bind(h), arg)).catch((e) => { throw thrownAsError(e) })
-      : undefined
+  // Each handler as a method call on `h`.
+  const wrap = (name, call) => (typeof h[name] === 'function' ? promised((arg) => call(h[name].bind(h), arg)) : undefined)
   const notify = (name) => wrap(name, async (f, offset) => { await f(offset) })
   return {
     onBatch: wrap('onBatch', async (f, n) => (await f(new Chunk(n))) !== false),
