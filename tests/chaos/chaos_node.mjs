@@ -55,7 +55,7 @@ const seed = option("seed", 1)
 const rate = option("rate", 0.04)
 
 const server = await startServer({ longPollTimeout: 500 })
-const proxy = await startProxy({ upstream: server.url, seed, rate, stallMs: 2500 })
+const proxy = await startProxy({ upstream: server.url, seed, rate, liveRate: option("live-rate", rate), stallMs: 2500 })
 const hardStop = setTimeout(() => { console.error("chaos (node): gave up after 600 s"); process.exit(1) }, 600_000)
 hardStop.unref()
 

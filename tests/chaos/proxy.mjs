@@ -23,9 +23,9 @@
 //   stall         forwarded; headers and part of the body are sent, then no bytes for stall-ms, then closed
 //   delay         forwarded after delay-ms
 //
-// Live responses (GET ...?live=sse or live=long-poll) that drew no fault above are long
-// lived (one SSE connection carries the whole run), so one draw per request barely
-// touches them. Such a response that drew no fault draws again, from a second seeded
+// Live responses (GET ...?live=sse or live=long-poll) are long lived (one SSE connection
+// carries the whole run), so one draw per request barely touches them. Such a response
+// that drew no fault above (or only a delay) draws again, from a second seeded
 // generator, each kind with probability `live-rate` (default: `rate`): on its first
 // piece (one upstream read: an event or several), then every `live-slice-ms` (default
 // 250) of its life; a fault drawn between pieces cuts the next piece (the server sends a
@@ -219,8 +219,9 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
         else later(stallMs, () => res.destroy())
       }
       if (cutAt === 0) return cut()
-      if (live && !fault && ur.statusCode === 200) {
-        // A live response that drew no fault: its first piece draws a live-* fault, and
+      if (live && (!fault || fault === "delay") && ur.statusCode === 200) {
+        // A live response that drew no fault (or just a delay: it would otherwise carry the
+        // rest of the run untouched): its first piece draws a live-* fault, and
         // so does every live-slice-ms of its life; a fault drawn between pieces cuts
         // the next piece (keep-alive control events come at least every 500 ms).
         let done = false
@@ -412,7 +413,9 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
 }
 
 function parseArgs(argv) {
-  const opts = { seed: 1, rate: 0.04, liveRate: undefined, liveSliceMs: 250, stallMs: 4000, delayMs: 200, retryAfter: 1, upstream: null, maxSeconds: 900, kinds: ALL_KINDS }
+  // DS_CHAOS_LIVE_RATE reaches the proxy that every language's chaos run starts.
+  const envLive = process.env.DS_CHAOS_LIVE_RATE
+  const opts = { seed: 1, rate: 0.04, liveRate: envLive ? Number(envLive) : undefined, liveSliceMs: 250, stallMs: 4000, delayMs: 200, retryAfter: 1, upstream: null, maxSeconds: 900, kinds: ALL_KINDS }
   const names = { "--seed": "seed", "--rate": "rate", "--live-rate": "liveRate", "--live-slice-ms": "liveSliceMs", "--stall-ms": "stallMs", "--delay-ms": "delayMs",
     "--retry-after": "retryAfter", "--upstream": "upstream", "--max-seconds": "maxSeconds", "--kinds": "kinds" }
   for (let i = 0; i < argv.length; i += 2) {
