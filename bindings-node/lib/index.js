@@ -273,17 +273,11 @@ class ReadSession extends Pull {
 
 /** A pull consumer: `for await (const event of consumer)`. */
 class Consumer extends Pull {
+  /** The native event has the public shape; its batch and error get their classes. */
   _wrap(n) {
-    switch (n.kind) {
-      case 'batch':
-        return { type: 'batch', batch: new Chunk(n.batch) }
-      case 'upToDate':
-        return { type: 'upToDate', offset: n.offset }
-      case 'closed':
-        return { type: 'closed', finalOffset: n.offset }
-      default:
-        return { type: 'reconnecting', error: errorFromPayload(JSON.parse(n.error)), retryInMs: n.retryInMs }
-    }
+    if (n.batch) n.batch = new Chunk(n.batch)
+    else if (n.error) n.error = errorFromPayload(JSON.parse(n.error))
+    return n
   }
 
   /** The offset after the last batch handed out; persist it to resume later. */

@@ -52,32 +52,37 @@ fn consumer(stream: &NativeStream, o: Option<NativeConsumerOptions>) -> napi::Re
     Consumer::new(stream.inner.clone(), opts).map_err(error::core)
 }
 
-/// One event of a pulled consumer.
+/// One event of a pulled consumer, in the shape of the public `ConsumerEvent` (the
+/// JavaScript layer wraps `batch` and `error` in their classes).
 #[napi(object, object_from_js = false)]
+#[derive(Default)]
 pub struct NativeConsumerEvent {
     /// `"batch"`, `"upToDate"`, `"closed"` or `"reconnecting"`.
+    #[napi(js_name = "type")]
     pub kind: String,
     pub batch: Option<NativeChunk>,
-    /// `upToDate`: the tail offset; `closed`: the final offset.
+    /// `upToDate`: the tail offset.
     pub offset: Option<String>,
+    pub final_offset: Option<String>,
     /// `reconnecting`: the error payload.
     pub error: Option<String>,
     pub retry_in_ms: Option<f64>,
 }
 
 fn event(ev: ConsumerEvent) -> NativeConsumerEvent {
-    let mut out = NativeConsumerEvent { kind: String::new(), batch: None, offset: None, error: None, retry_in_ms: None };
+    let kind = |kind: &str| NativeConsumerEvent { kind: kind.into(), ..Default::default() };
     match ev {
-        ConsumerEvent::Batch(c) => (out.kind, out.batch) = ("batch".into(), Some(c.into())),
-        ConsumerEvent::UpToDate { offset } => (out.kind, out.offset) = ("upToDate".into(), Some(offset.to_string())),
-        ConsumerEvent::Closed { final_offset } => (out.kind, out.offset) = ("closed".into(), Some(final_offset.to_string())),
-        ConsumerEvent::Reconnecting { error: e, retry_in } => {
-            out.kind = "reconnecting".into();
-            out.error = Some(error::payload(&e));
-            out.retry_in_ms = Some(retry_in.as_secs_f64() * 1e3);
+        ConsumerEvent::Batch(c) => NativeConsumerEvent { batch: Some(c.into()), ..kind("batch") },
+        ConsumerEvent::UpToDate { offset } => NativeConsumerEvent { offset: Some(offset.to_string()), ..kind("upToDate") },
+        ConsumerEvent::Closed { final_offset } => {
+            NativeConsumerEvent { final_offset: Some(final_offset.to_string()), ..kind("closed") }
         }
+        ConsumerEvent::Reconnecting { error: e, retry_in } => NativeConsumerEvent {
+            error: Some(error::payload(&e)),
+            retry_in_ms: Some(retry_in.as_secs_f64() * 1e3),
+            ..kind("reconnecting")
+        },
     }
-    out
 }
 
 #[napi]

@@ -1,7 +1,7 @@
 // Consumers: pushed callbacks (subscribe) and pull iteration (consume).
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, CallbackFailedError, StreamNotFoundError } from 'durable-streams-sdk'
+import { Client, Chunk, CallbackFailedError, NetworkError, StreamNotFoundError } from 'durable-streams-sdk'
 import { serverAndClient, uniquePath, sleep } from './helpers.mjs'
 
 describe('consumer', () => {
@@ -111,18 +111,32 @@ describe('consumer', () => {
       await s.close()
     })()
     const consumer = s.consume({ live: 'long-poll' })
-    const types = []
+    const events = []
     const items = []
     for await (const ev of consumer) {
-      types.push(ev.type)
+      events.push(ev)
       if (ev.type === 'batch') items.push(...ev.batch.json())
     }
     await writer
+    const tail = (await s.head()).nextOffset
     assert.deepEqual(items, [{ n: 1 }, { n: 2 }, { n: 3 }])
-    assert.equal(types[0], 'batch')
-    assert.ok(types.includes('upToDate'))
-    assert.equal(types.at(-1), 'closed')
-    assert.equal(consumer.checkpoint, (await s.head()).nextOffset)
+    assert.ok(events[0].batch instanceof Chunk)
+    const upToDate = events.find((ev) => ev.type === 'upToDate')
+    assert.deepEqual(Object.keys(upToDate), ['type', 'offset'])
+    assert.equal(typeof upToDate.offset, 'string')
+    assert.deepEqual(events.at(-1), { type: 'closed', finalOffset: tail })
+    assert.equal(consumer.checkpoint, tail)
+  })
+
+  it('reports a reconnect as an event with its error and delay (pull)', async () => {
+    const down = new Client('http://127.0.0.1:1', { retry: { maxRetries: 0 } })
+    const consumer = down.stream(uniquePath()).consume({ backoffBaseMs: 10 })
+    const { value: ev } = await consumer.next()
+    consumer.close()
+    await down.close()
+    assert.equal(ev.type, 'reconnecting')
+    assert.ok(ev.error instanceof NetworkError, `${ev.error}`)
+    assert.equal(typeof ev.retryInMs, 'number')
   })
 
   it('ends a pull consumer at the tail with live: false, and on abort', async () => {
