@@ -3,7 +3,8 @@
 //! forwarding, 503/429 with and without Retry-After, commit-then-drop, truncated
 //! and stalled responses, delays — each at `DS_CHAOS_RATE` (default 4%) per request —
 //! and, on the live reader's long-lived responses, cuts, stalls and clean ends in
-//! mid-stream at the same rate per time slice (at least 5 met at 4% or more).
+//! mid-stream at the same rate per time slice (at least 5 met at 4% or more in
+//! 20,000 messages or more).
 //!
 //! N messages (`DS_CHAOS_MESSAGES`, default 20 000) go through the proxy with default
 //! producer options, in bursts of 50 every 20 ms (else default batching sends them in one request); then the stream is read back straight from the server: every
@@ -24,8 +25,9 @@ use support::chaos_proxy::Proxy;
 /// Messages sent back to back before a pause of PAUSE_MS (see the producer loop).
 const BURST: u64 = 50;
 const PAUSE_MS: u64 = 20;
-/// Mid-stream faults the live reader must have met at the default rate (4%) or above,
-/// so that a run proves the live reader survives them (a 20,000-message run sees about 8–15).
+/// Mid-stream faults the live reader must have met at the default rate (4%) or above in
+/// a run of at least 20,000 messages (the CI size; it sees about 8–15), so that the run
+/// proves the live reader survives them (a short run may meet none).
 const MIN_LIVE_FAULTS: u64 = 5;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -140,7 +142,7 @@ async fn chaos_exactly_once_through_the_proxy() {
     let r = &stats["reader"];
     let r_faults: u64 = r["faults"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
     let (r_mid, r_reconnects) = (r["midStream"].as_u64().unwrap_or(0), r["reconnects"].as_u64().unwrap_or(0));
-    let min_live = if rate >= 0.04 { MIN_LIVE_FAULTS } else { 0 };
+    let min_live = if rate >= 0.04 && n >= 20_000 { MIN_LIVE_FAULTS } else { 0 };
     let ok = flushed.is_ok() && live_seen.is_ok() && stored.len() as u64 == n && dups + lost + ooo == 0
         && live_n == n && live_dups + live_lost + live_ooo == 0 && r_mid >= min_live;
     let line = format!(
