@@ -113,6 +113,12 @@ defmodule DurableStreams.StreamTest do
     assert {:error, {:invalid_argument, "producer_id", _}} =
              (Process.flag(:trap_exit, true); Writer.start_link(stream: s, producer_id: ""))
 
+    # Manual producer headers come as a set: a partial one is refused, not sent without them.
+    {:ok, t} = Stream.create(Client.stream(client, unique("partial")), content_type: "text/plain")
+    assert {:error, {:invalid_argument, "producer_id", msg}} = Stream.append(t, "x", producer_id: "p", producer_epoch: 0)
+    assert msg =~ "producer_id, producer_epoch and producer_seq"
+    {:ok, _} = Stream.append(t, "x", producer_id: "p", producer_epoch: 0, producer_seq: 0)
+
     strict = Client.new(url(), errors: :struct)
     assert {:error, %DurableStreams.Error{code: "NOT_FOUND", status: 404, message: m}} =
              Stream.head(Client.stream(strict, "/nowhere"))

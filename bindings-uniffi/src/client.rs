@@ -246,10 +246,7 @@ impl Stream {
     /// Append one message of bytes (on a JSON stream: the text of one JSON value).
     pub async fn append(&self, data: Vec<u8>, options: AppendOptions) -> Result<AppendResult, FfiError> {
         let s = self.inner.clone();
-        let producer = match (options.producer_id, options.producer_epoch, options.producer_seq) {
-            (Some(id), Some(epoch), Some(seq)) => Some(core::ProducerHeaders { id, epoch, seq }),
-            _ => None,
-        };
+        let producer = core::ProducerHeaders::from_parts(options.producer_id, options.producer_epoch, options.producer_seq)?;
         let opts = core::AppendOptions {
             content_type: options.content_type,
             seq: options.seq,

@@ -130,12 +130,9 @@ pub struct AppendOpts {
 }
 
 impl AppendOpts {
-    pub fn into_core(self) -> AppendOptions {
-        let producer = match (self.producer_id, self.producer_epoch, self.producer_seq) {
-            (Some(id), Some(epoch), Some(seq)) => Some(ProducerHeaders { id, epoch, seq }),
-            _ => None,
-        };
-        AppendOptions { content_type: self.content_type, seq: self.seq, producer, close: self.close, headers: self.headers }
+    pub fn into_core(self) -> Result<AppendOptions> {
+        let producer = ProducerHeaders::from_parts(self.producer_id, self.producer_epoch, self.producer_seq)?;
+        Ok(AppendOptions { content_type: self.content_type, seq: self.seq, producer, close: self.close, headers: self.headers })
     }
 }
 

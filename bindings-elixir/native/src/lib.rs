@@ -165,7 +165,8 @@ fn append(
 ) -> ResourceArc<TaskRes> {
     let s = stream.0.clone();
     let data = Bytes::copy_from_slice(data.as_slice());
-    reply_later(env, reference, async move { Ok(boxed(AppendOut::from(s.append(data, opts.into_core()).await?))) })
+    let opts = opts.into_core();
+    reply_later(env, reference, async move { Ok(boxed(AppendOut::from(s.append(data, opts?).await?))) })
 }
 
 #[rustler::nif]

@@ -39,6 +39,8 @@ const NAMES: &[(&str, &str, &str)] = &[
     ("maxRetries", "max_retries", "max_retries"),
     ("poolIdleTimeoutMs", "pool_idle_timeout", "pool_idle_timeout"),
     ("producerId", "producer_id", "producer_id"),
+    ("producerEpoch", "producer_epoch", "producer_epoch"),
+    ("producerSeq", "producer_seq", "producer_seq"),
     ("requestTimeoutMs", "request_timeout", "request_timeout"),
     ("ttlSeconds", "ttl_seconds", "ttl_seconds"),
     ("appendRetry", "append_retry", "append_retry"),

@@ -170,10 +170,7 @@ impl Adapter {
         } else {
             c.data.into_bytes()
         };
-        let producer = match (c.producer_id, c.producer_epoch, c.producer_seq) {
-            (Some(id), Some(epoch), Some(seq)) => Some(ProducerHeaders { id, epoch, seq }),
-            _ => None,
-        };
+        let producer = ProducerHeaders::from_parts(c.producer_id, c.producer_epoch, c.producer_seq)?;
         let opts = AppendOptions {
             content_type: Some(self.content_type(&c.path)),
             seq: c.seq.map(|s| match s {
