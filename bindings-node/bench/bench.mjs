@@ -78,9 +78,10 @@ const flag = (k, def) => {
 const CLIENT_NAMES = { sdk: 'node-binding', reference: 'npm:@durable-streams/client', rust: 'rust-core' }
 const JSON_CT = 'application/json'
 
-/** The binding: the release build assembled by run.sh (bench/.build/pkg), else the dev tree. */
+/** The binding: the release build assembled by run.sh (bench/.build/pkg, or the package
+ * directory in DS_BENCH_NODE_PKG, e.g. an older build to compare with), else the dev tree. */
 function loadSdk() {
-  const release = path.join(here, '.build/pkg/lib/index.js')
+  const release = path.join(process.env.DS_BENCH_NODE_PKG || path.join(here, '.build/pkg'), 'lib/index.js')
   const dir = existsSync(release) ? release : path.join(here, '../lib/index.js')
   const sdk = require(dir)
   return { sdk, build: existsSync(release) ? 'release' : 'debug (dev tree)' }

@@ -322,6 +322,9 @@ class Producer extends Owned {
     /** Messages of this run not handed to the core yet, in call order, and their cost. */
     this._held = []
     this._heldCost = 0
+    /** The held strings' lengths; whether some held message is bytes (then no join). */
+    this._lens = new Uint32Array(BURST_ITEMS)
+    this._heldBytes = false
     /** Buffer room the core reported last (a lower bound of the room now). */
     this._room = 0
     /** A run is open: its first append went to the core, and a microtask ends it. */
@@ -348,6 +351,8 @@ class Producer extends Owned {
     if (this._open && this._waiting === null) {
       const cost = heldCost(d)
       if (this._heldCost + cost <= this._room) {
+        if (typeof d === 'string') this._lens[this._held.length] = d.length
+        else this._heldBytes = true
         // A held message must not change if the caller reuses its buffer.
         this._held.push(typeof d === 'string' ? d : Buffer.from(d))
         this._heldCost += cost
@@ -389,11 +394,14 @@ class Producer extends Owned {
   _handOver() {
     const msgs = this._held
     if (msgs.length === 0) return
+    const joinable = !this._heldBytes
     this._held = []
     this._heldCost = 0
+    this._heldBytes = false
     let r
     try {
-      r = this._n.appendMany(msgs, false)
+      // Strings only (the common case): one string for all of them, split by the core side.
+      r = joinable ? this._n.appendJoined(msgs.join(''), this._lens.subarray(0, msgs.length)) : this._n.appendMany(msgs, false)
     } catch (e) {
       this._refused(fromNative(e), msgs)
       return

@@ -47,6 +47,71 @@ pub fn data(d: Data) -> Bytes {
     }
 }
 
+/// The UTF-8 text of joined JavaScript strings, split back into the strings given their
+/// lengths in UTF-16 units. Each part is a slice of the one buffer, except where the join
+/// made a surrogate pair of two strings' lone surrogates: converted alone, each of those
+/// strings ends (starts) with U+FFFD, and so does its part here.
+pub fn split_utf16(text: String, lens: &[u32]) -> napi::Result<Vec<Bytes>> {
+    let total: usize = lens.iter().map(|&n| n as usize).sum();
+    let mismatch = || error::invalid_argument("lens", "the lengths do not add up to the text");
+    if text.len() == total {
+        // Every non-ASCII character takes more UTF-8 bytes than UTF-16 units: ASCII only.
+        let buf = Bytes::from(text.into_bytes());
+        let mut at = 0;
+        return Ok(lens.iter().map(|&n| { let part = buf.slice(at..at + n as usize); at += n as usize; part }).collect());
+    }
+    const FFFD: &[u8] = "\u{FFFD}".as_bytes();
+    // Per part: its byte range, and whether it starts / ends with half of a split pair.
+    let mut parts = Vec::with_capacity(lens.len());
+    let mut chars = text.char_indices();
+    let (mut at, mut carried) = (0usize, false);
+    for &n in lens {
+        if n == 0 {
+            parts.push((at, at, false, false)); // a pair may straddle an empty string too
+            continue;
+        }
+        let (start, starts_half) = (at, carried);
+        let mut units = n as usize - usize::from(carried);
+        carried = false;
+        let mut ends_half = false;
+        while units > 0 {
+            let (i, c) = chars.next().ok_or_else(mismatch)?;
+            if c.len_utf16() > units {
+                (ends_half, carried) = (true, true);
+                at = i;
+                break;
+            }
+            units -= c.len_utf16();
+            at = i + c.len_utf8();
+        }
+        parts.push((start, at, starts_half, ends_half));
+        if ends_half {
+            at += 4; // the pair's bytes belong to neither part
+        }
+    }
+    if carried || chars.next().is_some() {
+        return Err(mismatch());
+    }
+    let buf = Bytes::from(text.into_bytes());
+    Ok(parts
+        .into_iter()
+        .map(|(start, end, starts_half, ends_half)| {
+            if !starts_half && !ends_half {
+                return buf.slice(start..end);
+            }
+            let mut v = Vec::with_capacity(end - start + 6);
+            if starts_half {
+                v.extend_from_slice(FFFD);
+            }
+            v.extend_from_slice(&buf[start..end]);
+            if ends_half {
+                v.extend_from_slice(FFFD);
+            }
+            Bytes::from(v)
+        })
+        .collect())
+}
+
 /// A JavaScript number that must be a whole number (counts, epochs, sizes).
 pub fn integer(field: &'static str, v: f64) -> napi::Result<i64> {
     if !v.is_finite() || v.fract() != 0.0 || v.abs() > 9_007_199_254_740_991.0 {

@@ -152,6 +152,30 @@ describe('producer: appends of one synchronous run', () => {
     assert.equal((await s.head()).closed, true)
   })
 
+  it('sends held strings byte for byte as one append each would, whatever their characters', async () => {
+    const s = await stream('application/octet-stream')
+    const p = await s.producer({ producerId: 'utf16' })
+    // Lone surrogates at the ends of neighbours (the join makes a pair of them), also
+    // across an empty string; a lone surrogate alone; non-ASCII of every UTF-8 length.
+    const parts = ['first', 'a\uD83D', '\uDE00b', 'é€', '😀', '', 'x\uD83D', '', '\uDE00', '\uDE00', '\uD83D', 'tail', 'ascii']
+    const sent = []
+    for (let round = 0; round < 30; round++) for (const t of parts) sent.push(t + (round % 7 ? '' : String(round)))
+    for (const t of sent) assert.equal(p.append(t), undefined)
+    await p.flush()
+    assert.deepEqual(await s.readAll(), Buffer.concat(sent.map((t) => Buffer.from(t, 'utf8'))))
+    await p.detach()
+  })
+
+  it('sends held non-ASCII JSON text intact', async () => {
+    const s = await stream()
+    const p = await s.producer({ producerId: 'utf16-json' })
+    const values = Array.from({ length: 600 }, (_, i) => ({ i, t: ['plain', 'é', '€uro', '😀 emoji', '\u2028'][i % 5] }))
+    for (const v of values) p.append(JSON.stringify(v))
+    await p.flush()
+    assert.deepEqual(await s.readAllJson(), values)
+    await p.detach()
+  })
+
   it('stores a held Buffer as it was at the call, whatever the caller does to it later', async () => {
     const s = await stream('application/octet-stream')
     const p = await s.producer({ producerId: 'reuse' })
