@@ -137,8 +137,15 @@ fn control_http() -> &'static reqwest::Client {
     static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
     HTTP.get_or_init(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        // No transparent decompression: tests look at Content-Encoding themselves.
-        reqwest::Client::builder().no_gzip().no_deflate().build().expect("control client")
+        // No transparent decompression: tests look at Content-Encoding themselves. No
+        // pooled connections: each #[tokio::test] has its own runtime, and a connection
+        // kept from a finished test's runtime fails with "runtime dropped the dispatch task".
+        reqwest::Client::builder()
+            .no_gzip()
+            .no_deflate()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("control client")
     })
 }
 
