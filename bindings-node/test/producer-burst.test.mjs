@@ -2,28 +2,19 @@
 // synchronous run reach the core together. These tests hold it to what one native call
 // per message guaranteed: order, exact back-pressure, synchronous input errors, and no
 // silent loss.
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, InvalidArgumentError } from 'durable-streams-sdk'
-import { startServer, uniquePath } from './helpers.mjs'
+import { InvalidArgumentError } from 'durable-streams-sdk'
+import { serverAndClient, uniquePath } from './helpers.mjs'
 
 // The core's charge per buffered message beyond its bytes (core/src/producer.rs).
 const OVERHEAD = 96
 
 describe('producer: appends of one synchronous run', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
+  const env = serverAndClient()
 
   async function stream(contentType = 'application/json') {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType })
     return s
   }

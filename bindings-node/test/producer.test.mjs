@@ -1,30 +1,15 @@
 // The idempotent producer: ordering, acknowledgements, backpressure, fencing, close/detach.
-import { describe, it, before, after } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, StaleEpochError, ClosedError, InvalidArgumentError } from 'durable-streams-sdk'
-import { startServer, uniquePath, injectFault, clearFaults } from './helpers.mjs'
+import { StaleEpochError, ClosedError, InvalidArgumentError } from 'durable-streams-sdk'
+import { serverAndClient, uniquePath, injectFault, clearFaults } from './helpers.mjs'
 
 
 describe('producer', () => {
-  let server
-  let client
-  before(async () => {
-    server = await startServer()
-    client = new Client(server.url)
-  })
-  after(async () => {
-    await client.close()
-    await server.stop()
-  })
-
-  async function jsonStream() {
-    const s = client.stream(uniquePath())
-    await s.create({ contentType: 'application/json' })
-    return s
-  }
+  const env = serverAndClient()
 
   it('enqueues synchronously and keeps call order across batches', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const p = await s.producer({ producerId: 'order', maxBatchItems: 7, lingerMs: 1 })
     for (let i = 0; i < 100; i++) {
       assert.equal(p.append({ i }), undefined, 'enqueued at once')
@@ -39,7 +24,7 @@ describe('producer', () => {
   })
 
   it('keeps order per caller with several producers appended to from many async tasks', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const producers = await Promise.all([0, 1, 2].map((k) => s.producer({ producerId: `many-${k}`, lingerMs: 1, bufferLimitBytes: 4096 })))
     const tasks = 24
     const perTask = 150
@@ -69,7 +54,7 @@ describe('producer', () => {
   })
 
   it('appendMany enqueues many messages in one call, acknowledged together', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const p = await s.producer({ producerId: 'many' })
     assert.equal(p.appendMany([{ n: 0 }, { n: 1 }]), undefined)
     const acked = await p.appendMany([{ n: 2 }, '{"n":3}'], { ack: true })
@@ -80,7 +65,7 @@ describe('producer', () => {
   })
 
   it('acknowledges messages with their offset', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const p = await s.producer({ producerId: 'acks' })
     const a1 = p.append({ n: 1 }, { ack: true })
     const a2 = p.append('{"n":2}', { ack: true })
@@ -94,7 +79,7 @@ describe('producer', () => {
   })
 
   it('accepts bytes and strings on byte streams', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'application/octet-stream' })
     const p = await s.producer({ producerId: 'bytes' })
     p.append(Buffer.from('ab'))
@@ -108,7 +93,7 @@ describe('producer', () => {
   })
 
   it('applies backpressure with a Promise once the buffer limit is reached', async () => {
-    const s = client.stream(uniquePath())
+    const s = env.client.stream(uniquePath())
     await s.create({ contentType: 'application/octet-stream' })
     // The core charges each buffered message its bytes plus a fixed overhead (96 bytes
     // today), so this limit holds a handful of 16-byte messages, far fewer than 40.
@@ -125,7 +110,7 @@ describe('producer', () => {
   })
 
   it('fences a stale epoch: StaleEpochError with currentEpoch, via onError and flush', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const newer = await s.producer({ producerId: 'fence', epoch: 5 })
     await newer.append({ by: 'newer' }, { ack: true })
     const errors = []
@@ -145,7 +130,7 @@ describe('producer', () => {
   })
 
   it('auto-claims a newer epoch', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     const first = await s.producer({ producerId: 'claim', epoch: 3 })
     await first.append({ n: 1 }, { ack: true })
     await first.detach()
@@ -158,8 +143,8 @@ describe('producer', () => {
   })
 
   it('retries through server errors without duplicates', async () => {
-    const s = await jsonStream()
-    await injectFault(server.url, { path: s.path, status: 503, count: 2, method: 'POST' })
+    const s = await env.jsonStream()
+    await injectFault(env.server.url, { path: s.path, status: 503, count: 2, method: 'POST' })
     try {
       const p = await s.producer({ producerId: 'retry' })
       const acked = await p.append({ n: 1 }, { ack: true })
@@ -167,12 +152,12 @@ describe('producer', () => {
       await p.detach()
       assert.deepEqual(await s.readAllJson(), [{ n: 1 }])
     } finally {
-      await clearFaults(server.url)
+      await clearFaults(env.server.url)
     }
   })
 
   it('rejects invalid options and data', async () => {
-    const s = await jsonStream()
+    const s = await env.jsonStream()
     await assert.rejects(s.producer({ producerId: '' }), (e) => e instanceof InvalidArgumentError && e.field === 'producerId')
     await assert.rejects(s.producer({ producerId: 'x', maxBatchItems: 0 }), { field: 'maxBatchItems' })
     await assert.rejects(s.producer({ producerId: 'x', lingerMs: -1 }), { field: 'lingerMs' })

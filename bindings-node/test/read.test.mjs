@@ -1,7 +1,6 @@
 // Reads: catch-up, every live mode, JSON items, resuming, AbortSignal cancellation.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client } from 'durable-streams-sdk'
 import { serverAndClient, uniquePath, rawAppend, injectFault, clearFaults, sleep, timed } from './helpers.mjs'
 
 describe('reads', () => {
