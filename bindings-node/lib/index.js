@@ -140,32 +140,40 @@ class Chunk {
   }
 }
 
-/** Ends with its owner (the client); `_end()` is idempotent. */
-class Owned {
-  constructor(owner) {
-    this._owner = owner
-    this._ended = false
-    owner?._track(this)
-  }
+/** `methods` (getters included) added to `cls`'s prototype: the native classes below
+ * are the public ones, these add what is JavaScript's own (iterators, Promises). */
+const extend = (cls, ...methods) => {
+  for (const m of methods) Object.defineProperties(cls.prototype, Object.getOwnPropertyDescriptors(m))
+  return cls
+}
 
+/** What ends with its owner (the client): `own(obj, client)` ties it; `_end()` (idempotent)
+ * unties it. */
+function own(obj, owner) {
+  obj._owner = owner
+  obj._ended = false
+  owner._track(obj)
+  return obj
+}
+const owned = {
   _end() {
     if (this._ended) return false
     this._ended = true
-    this._owner?._untrack(this)
+    this._owner._untrack(this)
     return true
-  }
+  },
 }
 
-/** A pull handle (read session or consumer) as an async iterator: each `next()` is one
- * native `next()`; concurrent calls are served by the core in call order. */
-class Pull extends Owned {
-  constructor(n, signal, owner) {
-    super(owner)
-    this._n = n
-    this._signal = signal
-    this._detach = onAbort(signal, () => n.cancel())
-  }
-
+/** A native pull handle (read session or consumer) as an async iterator: each `next()` is
+ * one native `take()`; concurrent calls are served by the core in call order. */
+function pulled(n, signal, owner) {
+  own(n, owner)
+  n._signal = signal
+  n._waiting = 0
+  n._detach = onAbort(signal, () => n.cancel())
+  return n
+}
+const pull = {
   async next() {
     if (this._ended) return DONE
     let v
@@ -181,58 +189,54 @@ class Pull extends Owned {
       return DONE
     }
     return { done: false, value: this._wrap(v) }
-  }
+  },
 
   _take() {
-    return this._n.next()
-  }
+    return this.take()
+  },
 
   [Symbol.asyncIterator]() {
     return this
-  }
+  },
 
   /** Stop (called by `break` in `for await`). */
   async return() {
     this.close()
     return DONE
-  }
+  },
 
   close() {
     if (!this._end()) return
     this._detach()
-    this._n.cancel()
-  }
+    this.cancel()
+  },
 
   async _shutdown() {
     this.close()
-  }
+  },
 }
 
-/** A read session: `for await (const chunk of session)`. */
-class ReadSession extends Pull {
-  constructor(n, signal, owner) {
-    super(n, signal, owner)
-    this._waiting = 0
-  }
-
+/** A read session: `for await (const chunk of session)`; offset, cursor, upToDate and sent
+ * are the native getters. */
+const ReadSession = extend(native.ReadSession, owned, pull, {
   /** A chunk read ahead is taken without a Promise from the native side, unless an
    * earlier caller is still waiting (it is served first). */
   async _take() {
     if (this._waiting === 0) {
-      const v = this._n.tryNext()
+      const v = this.tryNext()
       if (v !== false) return v
     }
     this._waiting++
     try {
-      return await this._n.next()
+      return await this.take()
     } finally {
       this._waiting--
     }
-  }
+  },
 
   _wrap(n) {
     return new Chunk(n)
-  }
+  },
 
   /** The messages of a JSON stream, one by one (each chunk parsed once). */
   async *json() {
@@ -245,51 +249,22 @@ class ReadSession extends Pull {
     } finally {
       this.close()
     }
-  }
-
-  /** Offset to resume from: after the last complete response taken. */
-  get offset() {
-    return this._n.position.offset
-  }
-
-  get cursor() {
-    return this._n.position.cursor ?? undefined
-  }
-
-  /** The last chunk taken reached the tail. */
-  get upToDate() {
-    return this._n.position.upToDate
-  }
+  },
 
   get done() {
-    return this._ended || this._n.position.streamClosed
-  }
+    return this._ended || this.streamClosed
+  },
+})
 
-  /** Dynamic header/parameter values sent with the request behind the last chunk taken. */
-  get sent() {
-    return this._n.sent
-  }
-}
-
-/** A pull consumer: `for await (const event of consumer)`. */
-class Consumer extends Pull {
+/** A pull consumer: `for await (const event of consumer)`; checkpoint and stats() are native. */
+const Consumer = extend(native.Consumer, owned, pull, {
   /** The native event has the public shape; its batch and error get their classes. */
   _wrap(n) {
     if (n.batch) n.batch = new Chunk(n.batch)
     else if (n.error) n.error = errorFromPayload(JSON.parse(n.error))
     return n
-  }
-
-  /** The offset after the last batch handed out; persist it to resume later. */
-  get checkpoint() {
-    return this._n.checkpoint
-  }
-
-  /** Batches and bytes received, reconnects, checkpoint and last error so far. */
-  stats() {
-    return this._n.stats()
-  }
-}
+  },
+})
 
 const toVoid = (p) => p.then(() => undefined)
 
@@ -313,9 +288,9 @@ const BURST_ITEMS = 256
 // Strings are charged 3 bytes per UTF-16 unit: never less than their UTF-8 size.
 const heldCost = (d) => (typeof d === 'string' ? 3 * d.length : d.length) + native.MESSAGE_OVERHEAD_BYTES
 
-class Producer extends Owned {
+class Producer {
   constructor(n, owner, report) {
-    super(owner)
+    own(this, owner)
     this._n = n
     /** `(error, messages)` to the user's onError, if any. */
     this._report = report
@@ -523,49 +498,31 @@ class Producer extends Owned {
   }
 }
 
-/** Controls a consumer started with `stream.subscribe`. */
-class ConsumerHandle extends Owned {
-  constructor(n, signal, owner) {
-    super(owner)
-    this._n = n
-    /** Resolves with `{reason, offset}` when the consumer ends; rejects on failure. */
-    this.done = settle(n.done())
-    const detach = onAbort(signal, () => n.stop())
-    this.done.catch(() => {}).finally(() => {
-      detach()
-      this._end()
-    })
-  }
+extend(Producer, owned)
 
-  /** Stop fetching after the batch in hand. */
-  pause() {
-    this._n.pause()
-  }
-
-  resume() {
-    this._n.resume()
-  }
-
+/** Controls a consumer started with `stream.subscribe`: pause(), resume(), checkpoint and
+ * stats() are native; `done` resolves with `{reason, offset}` when it ends, rejects on failure. */
+function subscribed(n, signal, owner) {
+  own(n, owner)
+  n.done = settle(n.wait())
+  const detach = onAbort(signal, () => n.requestStop())
+  n.done.catch(() => {}).finally(() => {
+    detach()
+    n._end()
+  })
+  return n
+}
+const ConsumerHandle = extend(native.ConsumerHandle, owned, {
   /** Stop and resolve with how the consumer ended. */
   stop() {
-    this._n.stop()
+    this.requestStop()
     return this.done
-  }
-
-  /** The offset after the last batch the handler accepted. */
-  get checkpoint() {
-    return this._n.checkpoint
-  }
-
-  /** Batches and bytes received, reconnects, checkpoint and last error so far. */
-  stats() {
-    return this._n.stats()
-  }
+  },
 
   async _shutdown() {
     await this.stop().catch(() => {})
-  }
-}
+  },
+})
 
 function handlerFns(h) {
   if (!h || typeof h.onBatch !== 'function') throw invalid('onBatch', 'a function is required')
@@ -671,7 +628,7 @@ class Stream {
    */
   read(options = {}) {
     const n = sync(() => this._open.read({ ...options, live: liveOption(options.live) }))
-    return new ReadSession(n, options.signal, this._client)
+    return pulled(n, options.signal, this._client)
   }
 
   /** The messages of a JSON stream, one by one. */
@@ -712,14 +669,14 @@ class Stream {
   /** A pull consumer: `for await (const event of stream.consume())`. */
   consume(options = {}) {
     const n = sync(() => this._open.consumer(consumerOptions(options)))
-    return new Consumer(n, options.signal, this._client)
+    return pulled(n, options.signal, this._client)
   }
 
   /** A pushed consumer driving `handlers` until the stream closes or `stop()`. */
   subscribe(handlers, options = {}) {
     const fns = handlerFns(handlers)
     const n = sync(() => this._open.subscribe(fns, consumerOptions(options)))
-    return new ConsumerHandle(n, options.signal, this._client)
+    return subscribed(n, options.signal, this._client)
   }
 }
 

@@ -85,7 +85,8 @@ fn event(ev: ConsumerEvent) -> NativeConsumerEvent {
     }
 }
 
-#[napi]
+/// A pull consumer: the public `Consumer` (lib/index.js adds the async iterator).
+#[napi(js_name = "Consumer")]
 pub struct NativeConsumer {
     events: Arc<ConsumerEvents>,
 }
@@ -94,7 +95,7 @@ pub struct NativeConsumer {
 impl NativeConsumer {
     /// The next event, or `null` once the consumer has ended (or was cancelled).
     #[napi]
-    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeConsumerEvent>>> {
+    pub fn take<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeConsumerEvent>>> {
         let events = self.events.clone();
         task::promise(env, None, async move { Ok(events.next().await?.map(event)) })
     }
@@ -195,8 +196,9 @@ impl From<&ConsumerEnd> for NativeConsumerEnd {
     }
 }
 
-/// A pushed consumer; garbage-collecting it cancels the consumer.
-#[napi]
+/// A pushed consumer: the public `ConsumerHandle` (lib/index.js adds `done` and `stop()`);
+/// garbage-collecting it cancels the consumer.
+#[napi(js_name = "ConsumerHandle")]
 pub struct NativeConsumerHandle {
     run: Arc<ConsumerRun>,
 }
@@ -249,15 +251,15 @@ impl NativeConsumerHandle {
         self.run.stats().into()
     }
 
-    /// Stop after the batch in hand; `done()` then resolves `stopped`.
+    /// Stop after the batch in hand; `wait()` then resolves `stopped`.
     #[napi]
-    pub fn stop(&self) {
+    pub fn request_stop(&self) {
         self.run.stop();
     }
 
     /// Resolves when the consumer ends (stream closed, handler stop, error, `stop()`).
     #[napi]
-    pub fn done<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, NativeConsumerEnd>> {
+    pub fn wait<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, NativeConsumerEnd>> {
         let run = self.run.clone();
         task::promise(env, None, async move { run.wait().await.map(|end| NativeConsumerEnd::from(&end)) })
     }

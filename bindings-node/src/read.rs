@@ -7,7 +7,7 @@ use std::sync::Arc;
 use durable_streams_sdk::ffi::ReadHandle;
 use durable_streams_sdk::{Chunk, ReadOptions};
 use napi::Env;
-use napi::bindgen_prelude::{Either, PromiseRaw};
+use napi::bindgen_prelude::{Either, PromiseRaw, Undefined};
 use napi_derive::napi;
 
 use crate::convert::{JsBytes, Sent, header_list, live_mode, offset, positive};
@@ -54,16 +54,8 @@ impl From<Chunk> for NativeChunk {
     }
 }
 
-/// Where the session stands after the chunks taken so far.
-#[napi(object)]
-pub struct NativePosition {
-    pub offset: String,
-    pub cursor: Option<String>,
-    pub up_to_date: bool,
-    pub stream_closed: bool,
-}
-
-#[napi]
+/// A read session: the public `ReadSession` (lib/index.js adds the async iterator).
+#[napi(js_name = "ReadSession")]
 pub struct NativeReadSession {
     handle: Arc<ReadHandle>,
 }
@@ -104,26 +96,39 @@ impl NativeReadSession {
     /// The next chunk, or `null` once the session has ended (or was cancelled).
     /// Concurrent calls are served in call order, each chunk to exactly one caller.
     #[napi]
-    pub fn next<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeChunk>>> {
+    pub fn take<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, Option<NativeChunk>>> {
         let handle = self.handle.clone();
         task::promise(env, None, async move { Ok(handle.next().await?.map(NativeChunk::from)) })
     }
 
-    /// Stop reading now: a pending `next()` and every later one resolve `null`.
+    /// Stop reading now: a pending `take()` and every later one resolve `null`.
     #[napi]
     pub fn cancel(&self) {
         self.handle.cancel();
     }
 
+    /// Offset to resume from: after the last complete response taken.
     #[napi(getter)]
-    pub fn position(&self) -> NativePosition {
-        let p = self.handle.position();
-        NativePosition {
-            offset: p.offset.as_str().to_string(),
-            cursor: p.cursor,
-            up_to_date: p.up_to_date,
-            stream_closed: p.stream_closed,
-        }
+    pub fn offset(&self) -> String {
+        self.handle.position().offset.to_string()
+    }
+
+    /// The latest cursor taken, if any.
+    #[napi(getter)]
+    pub fn cursor(&self) -> Either<String, Undefined> {
+        self.handle.position().cursor.map_or(Either::B(()), Either::A)
+    }
+
+    /// The last chunk taken reached the tail.
+    #[napi(getter)]
+    pub fn up_to_date(&self) -> bool {
+        self.handle.position().up_to_date
+    }
+
+    /// The stream is closed and everything was taken.
+    #[napi(getter)]
+    pub fn stream_closed(&self) -> bool {
+        self.handle.position().stream_closed
     }
 
     /// Dynamic header/parameter values sent with the request behind the last chunk taken.
