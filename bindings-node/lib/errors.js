@@ -43,16 +43,14 @@ for (const row of table) {
   byStem.set(row.name, cls)
 }
 
-const byCode = new Map(table.filter((r) => r.code).map((r) => [r.code, byStem.get(r.name)]))
-
-const MARKER = native.errorMarker()
+const MARKER = native.ERROR_MARKER
 
 /** Build the error described by a native payload: the core's flat record, whose keys are
  * the table's (snake_case, `null` when absent). */
 function errorFromPayload(record) {
   const d = {}
   for (const [k, v] of Object.entries(record)) if (v !== null) d[camel(k)] = v
-  const cls = byStem.get(d.class) ?? byCode.get(d.code) ?? classes.DurableStreamError
+  const cls = byStem.get(d.class) ?? classes.DurableStreamError
   return new cls(d.message, d)
 }
 

@@ -13,15 +13,14 @@ const DONE = Object.freeze({ done: true, value: undefined })
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
 
 const invalid = (field, why, cause) => local('InvalidArgument', `invalid ${field}: ${why}`, { field, cause })
-const isBytes = (d) => d instanceof Uint8Array || d instanceof ArrayBuffer || ArrayBuffer.isView(d)
 
 /** Buffer, Uint8Array, ArrayBuffer and strings are bytes; any other value is sent as JSON.
  * Strings (and the JSON text of other values) stay strings: the native side copies them
  * straight into the message (no Buffer per message). */
 function toData(data, what = 'data') {
   if (typeof data === 'string' || Buffer.isBuffer(data)) return data
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   if (data instanceof ArrayBuffer) return Buffer.from(data)
-  if (isBytes(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
   if (data === undefined || typeof data === 'function' || typeof data === 'symbol') {
     throw invalid(what, `${typeof data} cannot be sent`)
   }
@@ -746,5 +745,5 @@ module.exports = {
   Consumer,
   ConsumerHandle,
   ...Object.fromEntries(Object.entries(errors).filter(([k]) => k !== '_internal')),
-  version: native.nativeVersion(),
+  version: native.VERSION,
 }

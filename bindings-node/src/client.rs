@@ -29,6 +29,7 @@ pub struct NativeRetryOptions {
 }
 
 #[napi(object, object_to_js = false)]
+#[derive(Default)]
 pub struct NativeClientOptions {
     pub headers: Option<HashMap<String, String>>,
     pub dynamic_headers: Option<HashMap<String, ValueFn>>,
@@ -73,10 +74,7 @@ impl NativeClient {
     #[napi(constructor)]
     pub fn new(base_url: String, options: Option<NativeClientOptions>) -> napi::Result<Self> {
         task::sync(move || {
-            let mut b = Client::builder(base_url);
-            let Some(o) = options else {
-                return Ok(NativeClient { inner: b.build().map_err(error::core)? });
-            };
+            let (mut b, o) = (Client::builder(base_url), options.unwrap_or_default());
             for (k, v) in o.headers.unwrap_or_default() {
                 b = b.header(k, v);
             }

@@ -1,9 +1,10 @@
 //! Node.js binding of the Durable Streams SDK (napi-rs).
 //!
-//! This native module is internal: the public API is the hand-written layer in `lib/`
-//! (`Client`, `Stream`, async iterators, AbortSignal, error classes generated from the
-//! core's error table). Everything here converts types and calls the core's binding
-//! layer (`durable_streams_sdk::ffi`); all I/O runs on the core's shared runtime.
+//! The public API is `lib/`: `Client`, `Stream`, `Producer`, `Chunk` and the error classes
+//! (generated from the core's error table) are JavaScript; `ReadSession`, `Consumer` and
+//! `ConsumerHandle` are the native classes, to which lib/ adds the async iterator and
+//! Promises. Everything here converts types and calls the core's binding layer
+//! (`durable_streams_sdk::ffi`); all I/O runs on the core's shared runtime.
 
 mod client;
 mod consumer;
@@ -21,15 +22,11 @@ use napi_derive::napi;
 
 /// Version of the native module (the crate version).
 #[napi]
-pub fn native_version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
-}
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Prefix of every error message produced by the native module (see lib/errors.js).
 #[napi]
-pub fn error_marker() -> String {
-    error::MARKER.to_string()
-}
+pub const ERROR_MARKER: &str = error::MARKER;
 
 /// The core's error table (code, class stem, parent, details) as JSON.
 #[napi]

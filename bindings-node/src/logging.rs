@@ -38,14 +38,9 @@ fn enabled_areas(debug: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// `tracing`'s own spelling of levels (any case); anything else is the default, debug.
 fn level_from_env() -> Level {
-    match std::env::var("DURABLE_STREAMS_LOG_LEVEL").unwrap_or_default().to_ascii_lowercase().as_str() {
-        "trace" => Level::TRACE,
-        "info" => Level::INFO,
-        "warn" | "warning" => Level::WARN,
-        "error" => Level::ERROR,
-        _ => Level::DEBUG,
-    }
+    std::env::var("DURABLE_STREAMS_LOG_LEVEL").ok().and_then(|s| s.parse().ok()).unwrap_or(Level::DEBUG)
 }
 
 #[napi_derive::module_init]
