@@ -14,6 +14,7 @@ use durable_streams_sdk::{self as core, Enqueued, ProducerOptions};
 use futures_util::FutureExt;
 use futures_util::future::Shared;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
 use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, record_repr, timeout_limit, within};
@@ -80,7 +81,12 @@ impl AppendAck {
     /// seconds raises `DurableStreamTimeoutError` when it passes first.
     #[pyo3(signature = (timeout=None))]
     fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Acked> {
-        let fut = within(timeout_limit(py, timeout)?, "no acknowledgement", self.fut.clone());
+        let limit = timeout_limit(py, timeout)?;
+        // Known already: no task on the runtime, no wait.
+        if let Some(got) = self.fut.clone().now_or_never() {
+            return got.map(acked).map_err(|e| core_error(py, &e));
+        }
+        let fut = within(limit, "no acknowledgement", self.fut.clone());
         block(py, async move { Ok(acked(fut.await??)) })
     }
 
@@ -89,9 +95,18 @@ impl AppendAck {
         self.fut.clone().now_or_never().is_some()
     }
 
+    /// Once the outcome is known, an awaitable that is already complete (awaiting many
+    /// acknowledgements after they landed takes no trip through the event loop each).
     fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let fut = self.fut.clone();
-        awaitable(py, async move { Ok(acked(fut.await?)) })?.call_method0("__await__")
+        let ready = match self.fut.clone().now_or_never() {
+            Some(Ok(a)) => Ready::new(Some(Py::new(py, acked(a))?.into_any())),
+            Some(Err(e)) => Ready::failed(core_error(py, &e)),
+            None => {
+                let fut = self.fut.clone();
+                return awaitable(py, async move { Ok(acked(fut.await?)) })?.call_method0("__await__");
+            }
+        };
+        Ok(Bound::new(py, ready)?.into_any())
     }
 
     fn __repr__(&self) -> String {
@@ -311,16 +326,43 @@ producer_class! {
     }
 }
 
+/// What `await` of an accepted enqueue (no acknowledgement asked for) gets: `None` at
+/// once, without a trip through the event loop. It holds nothing, so one shared instance
+/// serves every call: the common case allocates no awaitable per message, and its
+/// `__next__` ends the iteration without raising (an exhausted `tp_iternext`), which
+/// `await` reads as `None`.
+#[pyclass(frozen, module = "durable_streams_sdk._native")]
+struct Accepted;
+
+#[pymethods]
+impl Accepted {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self) -> Option<Py<PyAny>> {
+        None
+    }
+}
+
+fn accepted(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static ACCEPTED: PyOnceLock<Py<Accepted>> = PyOnceLock::new();
+    Ok(ACCEPTED.get_or_try_init(py, || Py::new(py, Accepted))?.bind(py).clone().into_any())
+}
+
 impl AsyncProducer {
     /// Without back-pressure, an awaitable that is already complete: no trip through
     /// the event loop.
     fn done<'py>(&self, py: Python<'py>, got: core::Result<Enqueued>) -> PyResult<Bound<'py, PyAny>> {
-        let ack = match got.map_err(|e| core_error(py, &e))? {
-            Enqueued::Accepted => None,
-            Enqueued::Ack(a) => Some(Py::new(py, AppendAck::new(a))?.into_any()),
-            Enqueued::Wait(w) => return awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
-        };
-        Ok(Bound::new(py, Ready::new(ack))?.into_any())
+        match got.map_err(|e| core_error(py, &e))? {
+            Enqueued::Accepted => accepted(py),
+            Enqueued::Ack(a) => Ok(Bound::new(py, Ready::new(Some(Py::new(py, AppendAck::new(a))?.into_any())))?.into_any()),
+            Enqueued::Wait(w) => awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
+        }
     }
 }
 
