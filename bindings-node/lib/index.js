@@ -736,6 +736,11 @@ class Client {
   }
 }
 
+/** Version of the native module. */
+const version = native.VERSION
+
+// Written as a literal of names so that Node's ESM loader sees them (lib/index.mjs
+// re-exports them); the error classes, made at load time, are spread in last.
 module.exports = {
   Client,
   Stream,
@@ -744,6 +749,6 @@ module.exports = {
   Producer,
   Consumer,
   ConsumerHandle,
+  version,
   ...Object.fromEntries(Object.entries(errors).filter(([k]) => k !== '_internal')),
-  version: native.VERSION,
 }
