@@ -1,7 +1,7 @@
 // Stream operations against the real reference server.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Client, ClosedError, StreamNotFoundError, version } from 'durable-streams-sdk'
+import { Client, ClosedError, Consumer, ConsumerHandle, Producer, ReadSession, Stream, StreamNotFoundError, version } from 'durable-streams-sdk'
 import { serverAndClient, uniquePath } from './helpers.mjs'
 
 describe('stream operations', () => {
@@ -9,6 +9,25 @@ describe('stream operations', () => {
 
   it('exposes the native version', () => {
     assert.match(version, /^\d+\.\d+\.\d+/)
+  })
+
+  it('hands out instances of the exported classes, which cannot be constructed directly', async () => {
+    const s = env.client.stream(uniquePath())
+    await s.create({ contentType: 'text/plain' })
+    assert.ok(s instanceof Stream)
+    const session = s.read()
+    const consumer = s.consume({ live: false })
+    const handle = s.subscribe({ onBatch: () => {} }, { live: false })
+    const producer = await s.producer({ producerId: 'classes' })
+    assert.ok(session instanceof ReadSession)
+    assert.ok(consumer instanceof Consumer)
+    assert.ok(handle instanceof ConsumerHandle)
+    assert.ok(producer instanceof Producer)
+    session.close()
+    consumer.close()
+    assert.equal((await handle.done).reason, 'caughtUp')
+    await producer.detach()
+    for (const cls of [ReadSession, Consumer, ConsumerHandle]) assert.throws(() => new cls(), `new ${cls.name}() throws`)
   })
 
   it('creates, confirms, heads and deletes a stream', async () => {
