@@ -38,7 +38,12 @@
 //   live-cut      the piece is forwarded up to a cut point, then the connection is closed
 //   live-stall    the piece is forwarded up to a cut point, then no bytes for stall-ms, then closed
 //   live-end      the piece is forwarded up to a cut point, then the response ends cleanly
-//                 (the last chunk of a chunked body; a body of known length is closed instead)
+//                 (the last chunk of a chunked body) — on SSE only, where the missing control
+//                 event tells the reader its batch is incomplete. A long-poll body (or one of
+//                 known length) is closed instead: one that ends cleanly part way is, to the
+//                 client, a malformed response, which the protocol makes a PARSE_ERROR
+//                 (conformance consumer-json-parsing-errors), and on a text stream it could
+//                 not be told from a shorter answer at all.
 // The cut point is either any byte of the piece (so possibly inside a `data:` line) or,
 // as often, right after one of the piece's complete SSE events (between two data events,
 // or between the data and the control event that ends their batch).
@@ -258,7 +263,7 @@ export async function startProxy({ upstream, seed = 1, rate = 0.04, liveRate = r
           if (kind === "live-stall") {
             if (at > 0) res.write(chunk.subarray(0, at))
             later(stallMs, () => res.destroy())
-          } else if (kind === "live-end" && !Number.isFinite(len)) {
+          } else if (kind === "live-end" && live === "sse" && !Number.isFinite(len)) {
             res.end(chunk.subarray(0, at))
           } else {
             afterFlush(res, () => res.destroy(), chunk.subarray(0, at))
