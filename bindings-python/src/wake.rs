@@ -103,9 +103,11 @@ mod notifier {
 
         /// The loop's reader callback: drain the socket, then run everything woken since.
         fn ready(&self, py: Python<'_>) {
-            // Cleared before draining: a wake after this point writes again, so nothing
-            // queued after the list is taken below goes unnoticed.
-            self.inner.signalled.store(false, Ordering::SeqCst);
+            // Drained first, then cleared, then the list taken. A wake that still saw the
+            // flag set queued its target before this clears it, so the list below holds
+            // it; a later wake writes a new byte. (Cleared before draining, a byte written
+            // in between was drained with the flag left set: every later wake then skipped
+            // its write and the loop was never woken again.)
             if let Some(rx) = &*self.rx.lock().unwrap_or_else(|p| p.into_inner()) {
                 let mut buf = [0u8; 64];
                 loop {
@@ -116,6 +118,7 @@ mod notifier {
                     }
                 }
             }
+            self.inner.signalled.store(false, Ordering::SeqCst);
             let woken =
                 std::mem::take(&mut *self.inner.woken.lock().unwrap_or_else(|p| p.into_inner()));
             for target in woken.iter().filter_map(Weak::upgrade) {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 
 import pytest
 
@@ -175,3 +176,47 @@ def test_one_wake_up_socket_per_loop_and_none_left_by_closed_loops(server_url: s
     for _ in range(20):
         asyncio.run(read_twice())
     assert len(os.listdir("/proc/self/fd")) <= fds + 4
+
+
+def test_many_sessions_on_one_loop_miss_no_wake_up(server_url: str, path: str) -> None:
+    # Wakes from several runtime threads race the loop draining its wake-up socket; a
+    # lost one leaves a session waiting for good (it did: the flag saying "a byte is in
+    # the socket" was cleared before the drain, and stayed set with the socket empty).
+    streams, per_stream = 20, 100
+    paths = [f"{path}/{i}" for i in range(streams)]
+    client = ds.Client(server_url)
+    for p in paths:
+        client.stream(p).create(content_type="text/plain")
+
+    def write(mine: list[str]) -> None:
+        for n in range(per_stream):
+            for p in mine:
+                client.stream(p).append(f"{n};")
+
+    async def follow(session: ds.AsyncReadSession) -> int:
+        got = 0
+        async for chunk in session:
+            got += bytes(chunk.data).count(b";")
+            if got == per_stream:
+                break
+        return got
+
+    async def main() -> list[int]:
+        aclient = ds.AsyncClient(server_url)
+        sessions = [aclient.stream(p).read(offset="-1", live="sse") for p in paths]
+        tasks = [asyncio.ensure_future(follow(s)) for s in sessions]
+        await asyncio.sleep(0.3)  # every session waiting
+        writers = [threading.Thread(target=write, args=(paths[i::4],)) for i in range(4)]
+        for w in writers:
+            w.start()
+        try:
+            done, _ = await asyncio.wait(tasks, timeout=20)
+            return [t.result() if t in done else -1 for t in tasks]
+        finally:
+            for t in tasks:
+                t.cancel()
+            for s in sessions:
+                s.close()
+            await asyncio.to_thread(lambda: [w.join() for w in writers])
+
+    assert asyncio.run(main()) == [per_stream] * streams  # -1: a session never saw its data
