@@ -14,7 +14,7 @@ use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, Uint32ArraySlice, Unknow
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
-use crate::convert::{Data, data, header_list, integer, positive_ms, split_utf16};
+use crate::convert::{Data, data, header_list, integer, split_utf16};
 use crate::error;
 use crate::stream::{NativeCloseResult, NativeStream, close_result};
 use crate::task::{self, AbortToken};
@@ -74,13 +74,11 @@ fn producer_options(o: NativeProducerOptions, on_error: Option<ErrorFn>) -> napi
         linger_ms: o.linger_ms,
         max_in_flight: int("maxInFlight", o.max_in_flight)?,
         buffer_limit_bytes: int("bufferLimitBytes", o.buffer_limit_bytes)?,
+        delivery_timeout_ms: o.delivery_timeout_ms,
+        content_type: o.content_type,
+        headers: header_list(o.headers),
     })
     .map_err(error::core)?;
-    if let Some(ms) = o.delivery_timeout_ms {
-        opts.delivery_timeout = positive_ms("deliveryTimeoutMs", ms)?;
-    }
-    opts.content_type = o.content_type;
-    opts.headers = header_list(o.headers);
     if let Some(f) = on_error {
         let f = Arc::new(f);
         opts.on_error = Some(Arc::new(move |e: &CoreError, msgs: &[Bytes]| {

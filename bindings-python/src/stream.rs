@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::convert::{
     BytesOut, CloseResult, CreateResult, NoneOut, StreamMetadata, append_result, data_bytes, header_list, json_text,
-    parse_live, parse_offset, pyrepr, seconds,
+    parse_live, parse_offset, pyrepr,
 };
 use crate::errors::invalid_argument;
 use crate::producer::{AsyncProducer, Producer, error_callback};
@@ -279,13 +279,11 @@ macro_rules! stream_class {
                     linger_ms: linger.map(|s| s * 1e3),
                     max_in_flight,
                     buffer_limit_bytes,
+                    delivery_timeout_ms: delivery_timeout.map(|s| s * 1e3),
+                    content_type,
+                    headers: header_list(headers),
                 };
                 let mut opts = guard(py, || Ok(ProducerOptions::from_raw(raw)?))?;
-                if let Some(s) = delivery_timeout {
-                    opts.delivery_timeout = seconds(py, "deliveryTimeoutMs", s)?;
-                }
-                opts.content_type = content_type;
-                opts.headers = header_list(headers);
                 opts.on_error = on_error.map(|cb| error_callback(Arc::new(cb)));
                 $producer::new(py, self.core.clone(), opts)
             }

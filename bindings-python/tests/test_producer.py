@@ -121,6 +121,10 @@ def test_producer_option_validation(client: ds.Client) -> None:
         s.producer("")
     with pytest.raises(ds.InvalidArgumentError):
         s.producer("x", epoch=-1)
+    # Seconds in Python; the core checks it and names it the Python way.
+    with pytest.raises(ds.InvalidArgumentError) as e:
+        s.producer("x", delivery_timeout=0)
+    assert e.value.field == "delivery_timeout"
 
 
 def test_async_producer(server_url: str, path: str) -> None:

@@ -32,6 +32,9 @@ pub struct ProducerOptions {
     pub content_type: Option<String>,
     #[uniffi(default)]
     pub headers: std::collections::HashMap<String, String>,
+    /// How long a message may wait for delivery before it is reported lost (ms).
+    #[uniffi(default)]
+    pub delivery_timeout_ms: Option<f64>,
 }
 
 /// Where an acknowledged message landed.
@@ -68,7 +71,7 @@ enum AckWait {
 
 impl Producer {
     pub(crate) fn start(stream: core::Stream, o: ProducerOptions) -> core::Result<Arc<Producer>> {
-        let mut opts = core::ProducerOptions::from_raw(RawProducerOptions {
+        let opts = core::ProducerOptions::from_raw(RawProducerOptions {
             producer_id: Some(o.producer_id),
             epoch: Some(o.epoch),
             auto_claim: Some(o.auto_claim),
@@ -77,9 +80,10 @@ impl Producer {
             linger_ms: o.linger_ms,
             max_in_flight: o.max_in_flight,
             buffer_limit_bytes: o.buffer_limit_bytes,
+            delivery_timeout_ms: o.delivery_timeout_ms,
+            content_type: o.content_type,
+            headers: o.headers.into_iter().collect(),
         })?;
-        opts.content_type = o.content_type;
-        opts.headers = o.headers.into_iter().collect();
         Ok(Arc::new(Producer { inner: core::Producer::start_now(stream, opts)? }))
     }
 }

@@ -165,7 +165,16 @@ impl ProducerOptions {
             }
             o.linger = Duration::try_from_secs_f64(ms / 1e3).map_err(|_| Error::invalid_argument("lingerMs", "too large"))?;
         }
+        if let Some(ms) = raw.delivery_timeout_ms {
+            if !(ms.is_finite() && ms > 0.0) {
+                return Err(Error::invalid_argument("deliveryTimeoutMs", "must be > 0"));
+            }
+            o.delivery_timeout = Duration::try_from_secs_f64(ms / 1e3)
+                .map_err(|_| Error::invalid_argument("deliveryTimeoutMs", "too large"))?;
+        }
         o.auto_claim = raw.auto_claim.unwrap_or(false);
+        o.content_type = raw.content_type;
+        o.headers = raw.headers;
         o.validate()?;
         Ok(o)
     }
@@ -182,6 +191,9 @@ pub struct RawProducerOptions {
     pub linger_ms: Option<f64>,
     pub max_in_flight: Option<i64>,
     pub buffer_limit_bytes: Option<i64>,
+    pub delivery_timeout_ms: Option<f64>,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
 }
 
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;

@@ -134,6 +134,23 @@ async fn invalid_options() {
     })
     .unwrap_err();
     assert_eq!((e.code(), field(&e)), ("INVALID_ARGUMENT", "maxInFlight"));
+    for ms in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+        let raw = RawProducerOptions { producer_id: Some("p".into()), delivery_timeout_ms: Some(ms), ..Default::default() };
+        let e = ProducerOptions::from_raw(raw).unwrap_err();
+        assert_eq!((e.code(), field(&e)), ("INVALID_ARGUMENT", "deliveryTimeoutMs"), "{ms}");
+    }
+    // The record carries every producer option a binding passes (none patched on afterwards).
+    let o = ProducerOptions::from_raw(RawProducerOptions {
+        producer_id: Some("p".into()),
+        delivery_timeout_ms: Some(1500.0),
+        content_type: Some("application/json".into()),
+        headers: vec![("x-team".into(), "a".into())],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(o.delivery_timeout, std::time::Duration::from_millis(1500));
+    assert_eq!(o.content_type.as_deref(), Some("application/json"));
+    assert_eq!(o.headers, vec![("x-team".to_string(), "a".to_string())]);
     let s = json_stream("bad-producer").await;
     let e = Producer::start(s, ProducerOptions::new("")).await.err().unwrap();
     assert_eq!((e.code(), field(&e)), ("INVALID_ARGUMENT", "producerId"));

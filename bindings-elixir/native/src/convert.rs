@@ -174,7 +174,7 @@ pub struct ProducerOpts {
 impl ProducerOpts {
     /// Validated by the core; errors name options as Elixir spells them.
     pub fn into_core(self, known_content_type: Option<String>) -> Result<ProducerOptions> {
-        let mut o = ProducerOptions::from_raw(RawProducerOptions {
+        ProducerOptions::from_raw(RawProducerOptions {
             producer_id: self.producer_id,
             epoch: self.epoch,
             auto_claim: self.auto_claim,
@@ -183,10 +183,10 @@ impl ProducerOpts {
             linger_ms: self.linger_ms,
             max_in_flight: self.max_in_flight,
             buffer_limit_bytes: None,
-        })?;
-        o.content_type = self.content_type.or(known_content_type);
-        o.headers = self.headers;
-        Ok(o)
+            delivery_timeout_ms: None,
+            content_type: self.content_type.or(known_content_type),
+            headers: self.headers,
+        })
     }
 }
 

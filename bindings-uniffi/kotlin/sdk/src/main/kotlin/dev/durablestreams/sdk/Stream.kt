@@ -110,12 +110,13 @@ class Stream internal constructor(internal val native: NativeStream) {
         bufferLimitBytes: Long? = null,
         contentType: String? = null,
         headers: Map<String, String> = emptyMap(),
+        deliveryTimeoutMs: Double? = null,
     ): Producer = Producer(
         native {
             native.producer(
                 dev.durablestreams.sdk.ffi.ProducerOptions(
                     producerId, epoch, autoClaim, maxBatchItems, maxBatchBytes, lingerMs, maxInFlight,
-                    bufferLimitBytes, contentType, headers,
+                    bufferLimitBytes, contentType, headers, deliveryTimeoutMs,
                 ),
             )
         },
