@@ -2,6 +2,7 @@
 //! Python package. It converts types, maps errors and adapts blocking calls, asyncio
 //! awaitables, iterators and callbacks to Python; all protocol logic is in the core.
 
+mod aio_future;
 mod aio_wait;
 mod client;
 mod consumer;

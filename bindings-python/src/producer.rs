@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
+use crate::aio_future::loop_awaitable;
 use crate::convert::{CloseResult, NoneOut, data_bytes, json_bytes, py_bool, pyrepr, record_repr, timeout_limit, within};
 use crate::errors::core_error;
 use crate::rt::{BResult, Ready, awaitable, block, guard};
@@ -103,7 +104,7 @@ impl AppendAck {
             Some(Err(e)) => Ready::failed(core_error(py, &e)),
             None => {
                 let fut = self.fut.clone();
-                return awaitable(py, async move { Ok(acked(fut.await?)) })?.call_method0("__await__");
+                return loop_awaitable(py, async move { Ok(acked(fut.await?)) })?.call_method0("__await__");
             }
         };
         Ok(Bound::new(py, ready)?.into_any())
@@ -167,12 +168,13 @@ fn data_list(values: &Bound<'_, PyAny>) -> PyResult<Vec<Bytes>> {
 
 
 /// One producer class (`Producer` or `AsyncProducer`): the methods are written once;
-/// `$run` makes the flavour's result of a future (waited for, or an awaitable), the
-/// class's `done` that of an enqueue. The docs are the flavour's own (`$(#[..])* fn name;`,
+/// `$run` makes the flavour's result of a future (waited for, or an awaitable), `$wait`
+/// that of a flush (asyncio: polled in the loop, see `aio_future`), the class's `done`
+/// that of an enqueue. The docs are the flavour's own (`$(#[..])* fn name;`,
 /// in the order below); `$exit` names the context-manager exit, `$extra` holds the entry.
 macro_rules! producer_class {
     (
-        $(#[$doc:meta])* $name:ident, $append_out:ty, $run:ident, exit = $exit:ident;
+        $(#[$doc:meta])* $name:ident, $append_out:ty, $run:ident, wait = $wait:ident, exit = $exit:ident;
         $(#[$append:meta])* fn append;
         $(#[$append_json:meta])* fn append_json;
         $(#[$append_many:meta])* fn append_many;
@@ -231,7 +233,7 @@ macro_rules! producer_class {
             $(#[$flush])*
             fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let p = self.h.p.clone();
-                $run(py, async move { Ok(p.flush().await.map(|_| NoneOut)?) })
+                $wait(py, async move { Ok(p.flush().await.map(|_| NoneOut)?) })
             }
 
             $(#[$close])*
@@ -298,7 +300,7 @@ producer_class! {
     /// Idempotent, batching producer (blocking API). `append` does not wait for the
     /// network (only for buffer room); `flush` waits until everything is stored.
     /// As a context manager, leaving the block flushes and detaches (the stream stays open).
-    Producer, Option<AppendAck>, run_blocking, exit = __exit__;
+    Producer, Option<AppendAck>, run_blocking, wait = run_blocking, exit = __exit__;
     /// Enqueue one message (`bytes`/`str`; on a JSON stream the text of one JSON value).
     /// With `ack=True`, returns an `AppendAck`.
     fn append;
@@ -361,7 +363,7 @@ impl AsyncProducer {
         match got.map_err(|e| core_error(py, &e))? {
             Enqueued::Accepted => accepted(py),
             Enqueued::Ack(a) => Ok(Bound::new(py, Ready::new(Some(Py::new(py, AppendAck::new(a))?.into_any())))?.into_any()),
-            Enqueued::Wait(w) => awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
+            Enqueued::Wait(w) => loop_awaitable(py, async move { Ok(w.await?.map(AppendAck::new)) }),
         }
     }
 }
@@ -370,7 +372,7 @@ producer_class! {
     /// Idempotent, batching producer (asyncio API). `await append(...)` returns as soon as
     /// the message is queued — at once, without a trip through the event loop, unless the
     /// buffer is full; `async with` flushes and detaches on exit.
-    AsyncProducer, Bound<'py, PyAny>, awaitable, exit = __aexit__;
+    AsyncProducer, Bound<'py, PyAny>, awaitable, wait = loop_awaitable, exit = __aexit__;
     /// Queue one message; the awaitable resolves once queued (waiting only for buffer
     /// room). With `ack=True` it resolves to an `AppendAck` to await for durability.
     fn append;

@@ -236,3 +236,76 @@ def test_settled_ack_result_still_checks_its_timeout(client: ds.Client, path: st
     with pytest.raises(ds.InvalidArgumentError):
         ack.result(timeout=-1)
     p.detach()
+
+
+def test_async_pending_flush_cancel_and_await_again(server_url: str, path: str, faults) -> None:  # type: ignore[no-untyped-def]
+    # A flush that waits (its batch is held 300 ms by the server) lets the loop run,
+    # can be awaited by several tasks and again afterwards (as an asyncio future can),
+    # and a cancelled wait leaves the producer working: nothing lost, nothing twice.
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="application/json")
+        p = s.producer("pending-flush")
+        faults.inject(path, delayMs=300, count=1, method="POST")
+        await p.append_json(1)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        f = p.flush()
+        both = asyncio.gather(asyncio.ensure_future(f), asyncio.ensure_future(f))
+        assert await both == [None, None]
+        assert await f is None
+        assert ticks >= 5, ticks  # the loop ran while the flush waited
+
+        faults.inject(path, delayMs=300, count=1, method="POST")
+        await p.append_json(2)
+        waiting = asyncio.create_task(p.flush())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await p.append_json(3)
+        await p.flush()
+        ticker.cancel()
+        assert json.loads(await s.read_all()) == [1, 2, 3]
+        await p.detach()
+
+    asyncio.run(main())
+
+
+def test_async_pending_ack_and_back_pressure_in_order(server_url: str, path: str) -> None:
+    # Acknowledgements awaited before they land, and appends that wait for buffer room
+    # (a buffer of a few messages), from several tasks: every task's messages in its
+    # order, each once, and each awaited ack is its own message's.
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="application/json")
+        p = s.producer("pending-acks", buffer_limit_bytes=600, max_batch_items=3)
+
+        async def writer(c: int) -> list[int]:
+            seqs = []
+            for n in range(40):
+                if n % 10 == 9:
+                    acked = await (await p.append_json({"c": c, "n": n}, ack=True))
+                    seqs.append(acked.seq)
+                else:
+                    await p.append_json({"c": c, "n": n})
+            return seqs
+
+        per_task = await asyncio.gather(*[writer(c) for c in range(4)])
+        await p.flush()
+        got = json.loads(await s.read_all())
+        for c in range(4):
+            assert [m["n"] for m in got if m["c"] == c] == list(range(40))
+            assert per_task[c] == sorted(per_task[c])
+        assert len(got) == 160
+        await p.detach()
+
+    asyncio.run(main())
