@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_async_runtimes::TaskLocals;
 
-use crate::convert::{header_list, pyrepr, seconds};
+use crate::convert::{fields_repr, header_list, pyrepr, seconds};
 use crate::errors::{Failure, callback_error, invalid_argument, state};
 use crate::rt::{Ready, guard, task_locals};
 use crate::stream::{AsyncStream, Stream};
@@ -84,15 +84,8 @@ impl RetryOptions {
         other.cast::<RetryOptions>().is_ok_and(|o| o.get().policy == self.policy)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "RetryOptions(max_retries={}, initial_delay={}, max_delay={}, multiplier={}, append_retry='{}')",
-            self.max_retries(),
-            self.initial_delay(),
-            self.max_delay(),
-            self.multiplier(),
-            self.append_retry()
-        )
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        fields_repr(slf.as_any(), &["max_retries", "initial_delay", "max_delay", "multiplier", "append_retry"])
     }
 }
 

@@ -3,7 +3,7 @@
 //! Push: `ConsumerRunner.start(handler)` drives the core's supervised consumer and calls
 //! the handler object's `handle_batch` / `handle_error` / `handle_up_to_date` /
 //! `handle_closed` (plain functions, or coroutines run on an asyncio loop).
-//! Pull: `ConsumerRunner.events()` / `events_async()` iterate the core's pull consumer.
+//! Pull: `ConsumerRunner` is itself the (async) iterator over the core's pull consumer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -408,14 +408,24 @@ impl ConsumerRunner {
         crate::stats::consumer_stats(py, &s)
     }
 
-    /// Next pulled event (blocking); `None` at the end.
-    fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, ConsumerEvent>>> {
+    // Pulled: the consumer classes hand this object out as their (async) iterator.
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Next pulled event (blocking); `StopIteration` at the end.
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, ConsumerEvent>>> {
         let f = self.pull_next().map_err(|f| f.into_pyerr(py))?;
         block(py, f)?.map(|e| e.into_pyobject(py)).transpose()
     }
 
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
     /// Next pulled event (awaitable); raises `StopAsyncIteration` at the end.
-    fn next_event_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let f = self.pull_next().map_err(|f| f.into_pyerr(py))?;
         awaitable(py, async move {
             match f.await? {

@@ -92,6 +92,12 @@ pub fn json_bytes(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     Ok(Bytes::from(json_text(py, value)?.into_bytes()))
 }
 
+/// A core record (`Serialize`: errors, statistics) as the Python value of its JSON.
+pub fn serialized<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_vec(value).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    json_loads(py, &text)
+}
+
 /// Decode JSON text.
 pub fn json_loads<'py>(py: Python<'py>, text: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     json(py)?.loads.bind(py).call1((PyBytes::new(py, text),))
@@ -135,61 +141,19 @@ pub fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-/// How a value looks in a Python `repr`.
-pub trait PyRepr {
-    fn py_repr(&self) -> String;
+/// `Name(field=<repr>, ...)` over the attributes named, each shown by Python's `repr`.
+pub fn fields_repr(obj: &Bound<'_, PyAny>, fields: &[&str]) -> PyResult<String> {
+    let shown = fields.iter().map(|f| Ok(format!("{f}={}", obj.getattr(*f)?.repr()?))).collect::<PyResult<Vec<_>>>()?;
+    Ok(format!("{}({})", obj.get_type().name()?, shown.join(", ")))
 }
 
-impl PyRepr for bool {
-    fn py_repr(&self) -> String {
-        py_bool(*self).to_string()
-    }
-}
-
-impl PyRepr for str {
-    fn py_repr(&self) -> String {
-        pyrepr(self)
-    }
-}
-
-impl PyRepr for String {
-    fn py_repr(&self) -> String {
-        pyrepr(self)
-    }
-}
-
-impl<T: PyRepr + ?Sized> PyRepr for &T {
-    fn py_repr(&self) -> String {
-        (**self).py_repr()
-    }
-}
-
-impl<T: PyRepr> PyRepr for Option<T> {
-    fn py_repr(&self) -> String {
-        self.as_ref().map_or_else(|| "None".to_string(), T::py_repr)
-    }
-}
-
-macro_rules! number_repr {
-    ($($t:ty),+) => {
-        $(impl PyRepr for $t {
-            fn py_repr(&self) -> String {
-                self.to_string()
-            }
-        })+
-    };
-}
-
-number_repr!(u16, u64, f64);
-
-/// `__repr__` of a record class: `Name(field=<repr>, ...)` over the fields named.
+/// `__repr__` of a record class (one with no other `#[pymethods]`): [`fields_repr`].
 macro_rules! record_repr {
     ($name:ident: $($field:ident),+) => {
         #[pymethods]
         impl $name {
-            fn __repr__(&self) -> String {
-                let fields = [$(format!("{}={}", stringify!($field), $crate::convert::PyRepr::py_repr(&self.$field))),+];
-                format!("{}({})", stringify!($name), fields.join(", "))
+            fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+                $crate::convert::fields_repr(slf.as_any(), &[$(stringify!($field)),+])
             }
         }
     };

@@ -1,14 +1,15 @@
 //! Core errors → the exception classes of `durable_streams_sdk.errors`.
 //!
 //! The core flattens an error into an [`ErrorInfo`] (names and units shared by every
-//! binding, options spelled the Python way); this module hands that record to
-//! `errors._from_native`, which picks the class from the code.
+//! binding, options spelled the Python way); this module hands that record (a dict)
+//! to `errors._from_native`, which picks the class from the code.
 
 use durable_streams_sdk::ffi::{ErrorInfo, Naming};
 use durable_streams_sdk::{Error, ErrorKind};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+
+use crate::convert::serialized;
 
 /// Everything that can fail in the binding, converted to a Python exception only
 /// where the GIL is held.
@@ -66,24 +67,9 @@ pub fn core_error(py: Python<'_>, e: &Error) -> PyErr {
     if let Some(original) = source.and_then(|s| s.downcast_ref::<PyErr>()) {
         return original.clone_ref(py);
     }
-    let info = ErrorInfo::new(e, Naming::SnakeSeconds);
     let build = || -> PyResult<PyErr> {
-        let d = PyDict::new(py);
-        d.set_item("code", info.code)?;
-        d.set_item("message", &info.message)?;
-        d.set_item("status", info.status)?;
-        d.set_item("transient", info.transient)?;
-        d.set_item("conformance_code", info.conformance_code)?;
-        d.set_item("next_offset", &info.next_offset)?;
-        d.set_item("earliest_offset", &info.earliest_offset)?;
-        d.set_item("current_epoch", info.current_epoch)?;
-        d.set_item("expected_seq", info.expected_seq)?;
-        d.set_item("received_seq", info.received_seq)?;
-        d.set_item("retry_after_ms", info.retry_after_ms)?;
-        d.set_item("field", &info.field)?;
-        d.set_item("server_message", &info.server_message)?;
-        d.set_item("cause", info.cause)?;
-        let exc = from_native(py)?.call1((d,))?;
+        let record = serialized(py, &ErrorInfo::new(e, Naming::SnakeSeconds))?;
+        let exc = from_native(py)?.call1((record,))?;
         if let Some(Raised(original)) = source.and_then(|s| s.downcast_ref::<Raised>()) {
             exc.setattr("__cause__", original.value(py))?;
         }

@@ -10,6 +10,7 @@ use durable_streams_sdk::{
 };
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use serde_json::value::RawValue;
 
 use crate::convert::{
@@ -156,10 +157,7 @@ macro_rules! stream_class {
                 close: bool,
                 headers: Option<HashMap<String, String>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let opts = append_opts(None, seq.as_ref(), close, headers, None)?;
-                let raw = raw_json(py, &value)?;
-                let s = self.core.clone();
-                $run(py, async move { Ok(append_result(s.append_json(&raw, opts).await?)) })
+                self.append_json_batch(py, PyTuple::new(py, [value])?.into_any(), seq, close, headers)
             }
 
             /// Append several JSON values in one request; each becomes its own message.

@@ -49,6 +49,16 @@ def test_a_renamed_class_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["name"] + "Error" for r in table()] != errors.__all__
 
 
+def test_an_application_subclass_keeps_its_parents_row() -> None:
+    # Only the module's own classes take a row by name; a subclass elsewhere inherits.
+    class AppNotFound(ds.StreamNotFoundError):
+        pass
+
+    e = AppNotFound("gone away")
+    assert (e.code, AppNotFound.details, isinstance(e, ds.StreamNotFoundError)) == ("NOT_FOUND", (), True)
+    assert errors._BY_CODE["NOT_FOUND"] is ds.StreamNotFoundError
+
+
 def test_attributes_and_pickling() -> None:
     e = ds.StreamClosedError("closed", next_offset="0_5", status=409, code="STREAM_CLOSED")
     assert (e.code, e.status, e.next_offset, e.transient, str(e)) == ("STREAM_CLOSED", 409, "0_5", False, "closed")

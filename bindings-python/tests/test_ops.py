@@ -180,3 +180,16 @@ def test_blocking_calls_release_the_gil(client: ds.Client, path: str) -> None:
     assert chunk.status == 204 and chunk.up_to_date
     assert time.monotonic() - start >= 0.3
     assert counter > 100_000, counter
+
+
+def test_record_reprs_show_python_values(client: ds.Client, path: str) -> None:
+    s = client.stream(path)
+    created = s.create(content_type="text/plain")
+    assert repr(created) == (
+        f"CreateResult(created=True, status={created.status}, next_offset={created.next_offset!r}, "
+        "content_type='text/plain', closed=False)"
+    )
+    assert repr(s.close()).startswith("CloseResult(final_offset='")
+    assert repr(ds.RetryOptions(max_retries=2, append_retry="at-least-once")) == (
+        "RetryOptions(max_retries=2, initial_delay=0.1, max_delay=10.0, multiplier=2.0, append_retry='at-least-once')"
+    )

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::error::Error;
 
-/// A producer's figures since it started ([`crate::Producer::stats`]).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A producer's figures since it started ([`crate::Producer::stats`]). Serialized, its
+/// keys are the field names (what bindings hand out as a plain record).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ProducerStats {
     /// Messages handed to the producer (buffered, waiting or already stored).
     pub messages_enqueued: u64,
@@ -34,8 +35,9 @@ pub struct ProducerStats {
     pub last_error: Option<String>,
 }
 
-/// A consumer's figures since it started ([`crate::Consumer::stats`]).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A consumer's figures since it started ([`crate::Consumer::stats`]); serialized as
+/// [`ProducerStats`] is.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ConsumerStats {
     /// Batches (chunks with data) received, and their bytes.
     pub batches: u64,

@@ -14,7 +14,7 @@ Two ways to use them:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Literal, Union
+from typing import Generic, Literal, TypeVar, Union
 
 from . import _native
 from ._native import AsyncStream, Chunk, ConsumerEvent, ConsumerResult, Stream
@@ -24,12 +24,38 @@ Live = Union[bool, Literal["off", "auto", "long-poll", "sse"]]
 
 __all__ = ["Consumer", "AsyncConsumer"]
 
+_S = TypeVar("_S", Stream, AsyncStream)
 
-class _Engine:
-    """What :class:`Consumer` and :class:`AsyncConsumer` share: the native engine and
-    the calls that are the same in both flavours."""
 
-    _runner: _native.ConsumerRunner
+class _Engine(Generic[_S]):
+    """What :class:`Consumer` and :class:`AsyncConsumer` share: the options, the native
+    engine and the calls that are the same in both flavours."""
+
+    def __init__(
+        self,
+        stream: _S,
+        *,
+        offset: str | None = None,
+        live: Live | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_chunk_bytes: int | None = None,
+    ) -> None:
+        self._runner = _native.ConsumerRunner(
+            stream,
+            offset=offset,
+            live=live,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            headers=dict(headers) if headers is not None else None,
+            max_chunk_bytes=max_chunk_bytes,
+        )
+
+    def start(self) -> None:
+        """Run in the background (an :class:`AsyncConsumer`: call from a coroutine); see
+        :meth:`wait` and :meth:`stop`."""
+        self._runner.start(self)
 
     def pause(self) -> None:
         self._runner.pause()
@@ -51,7 +77,7 @@ class _Engine:
         return self._runner.stats()
 
 
-class Consumer(_Engine):
+class Consumer(_Engine[Stream]):
     """Blocking consumer. Handlers run on a worker thread of the SDK, one at a time.
 
     ``handle_batch`` returns ``None``/``True`` to accept the batch (the checkpoint moves
@@ -60,27 +86,6 @@ class Consumer(_Engine):
     (after backoff), ``False`` to stop with that error, or ``None`` for the default:
     reconnect after transient failures, stop on everything else.
     """
-
-    def __init__(
-        self,
-        stream: Stream,
-        *,
-        offset: str | None = None,
-        live: Live | None = None,
-        backoff_base: float | None = None,
-        backoff_max: float | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_chunk_bytes: int | None = None,
-    ) -> None:
-        self._runner = _native.ConsumerRunner(
-            stream,
-            offset=offset,
-            live=live,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            headers=dict(headers) if headers is not None else None,
-            max_chunk_bytes=max_chunk_bytes,
-        )
 
     # -- handlers (override) ---------------------------------------------------------
 
@@ -99,10 +104,6 @@ class Consumer(_Engine):
         """The stream was closed and everything was handled."""
 
     # -- control ---------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Run in the background; see :meth:`wait` and :meth:`stop`."""
-        self._runner.start(self)
 
     def run(self) -> ConsumerResult:
         """Start and block until the consumer ends (Ctrl-C stops it)."""
@@ -124,34 +125,12 @@ class Consumer(_Engine):
         return self._runner.stop()
 
     def __iter__(self) -> Iterator[ConsumerEvent]:
-        while (event := self._runner.next_event()) is not None:
-            yield event
+        return self._runner
 
 
-class AsyncConsumer(_Engine):
+class AsyncConsumer(_Engine[AsyncStream]):
     """asyncio consumer. Handlers may be coroutines; they run on the loop that called
     :meth:`start` / :meth:`run`. Same handler contract as :class:`Consumer`."""
-
-    def __init__(
-        self,
-        stream: AsyncStream,
-        *,
-        offset: str | None = None,
-        live: Live | None = None,
-        backoff_base: float | None = None,
-        backoff_max: float | None = None,
-        headers: Mapping[str, str] | None = None,
-        max_chunk_bytes: int | None = None,
-    ) -> None:
-        self._runner = _native.ConsumerRunner(
-            stream,
-            offset=offset,
-            live=live,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            headers=dict(headers) if headers is not None else None,
-            max_chunk_bytes=max_chunk_bytes,
-        )
 
     async def handle_batch(self, batch: Chunk) -> bool | None:
         """A batch of new data."""
@@ -166,10 +145,6 @@ class AsyncConsumer(_Engine):
 
     async def handle_closed(self, final_offset: str) -> None:
         """The stream was closed and everything was handled."""
-
-    def start(self) -> None:
-        """Run in the background (call from a coroutine); see :meth:`wait` and :meth:`stop`."""
-        self._runner.start(self)
 
     async def run(self) -> ConsumerResult:
         """Start and wait until the consumer ends; cancelling the task stops it."""
@@ -188,14 +163,4 @@ class AsyncConsumer(_Engine):
         return await self._runner.stop_async()
 
     def __aiter__(self) -> AsyncIterator[ConsumerEvent]:
-        return self._events()
-
-    async def _events(self) -> AsyncIterator[ConsumerEvent]:
-        while True:
-            try:
-                event = await self._runner.next_event_async()
-            except StopAsyncIteration:
-                return
-            yield event
-
-
+        return self._runner

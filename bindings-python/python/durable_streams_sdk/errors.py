@@ -1,8 +1,10 @@
 """Exceptions raised by durable_streams_sdk.
 
 The classes mirror the core's one error table (``_native.error_table_json()``): the
-same names, codes and hierarchy in every language binding; ``tests/test_errors.py``
-fails when this module and the table disagree. Every failure is a
+same names, codes and hierarchy in every language binding. Each class takes its
+``code`` and ``details`` from its row (a class with no row fails at import);
+``tests/test_errors.py`` fails when names, order, parents or detail attributes here and
+the table disagree. Every failure is a
 :class:`DurableStreamError` with a stable ``code``, the HTTP ``status`` when there was
 one, and ``transient`` (whether repeating the operation later may succeed). Details
 carry the table's names and units (durations in milliseconds: ``retry_after_ms``).
@@ -11,7 +13,10 @@ carry the table's names and units (durations in milliseconds: ``retry_after_ms``
 from __future__ import annotations
 
 import builtins
+import json
 from typing import Any
+
+from . import _native
 
 __all__ = [
     "DurableStreamError",
@@ -51,6 +56,10 @@ def _rebuild(cls: type[DurableStreamError], message: str, state: dict[str, Any])
     return exc
 
 
+_ROWS = {row["name"] + "Error": row for row in json.loads(_native.error_table_json())}
+_BY_CODE: dict[str, type[DurableStreamError]] = {}
+
+
 class DurableStreamError(Exception):
     """Any failure reported by the SDK."""
 
@@ -85,6 +94,13 @@ class DurableStreamError(Exception):
         for name in type(self).details:
             setattr(self, name, details.get(name))
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__:  # the table's classes; an application's subclass keeps its parent's
+            row = _ROWS[cls.__name__]
+            cls.code, cls.details = row["code"], tuple(row["details"])
+            _BY_CODE[cls.code] = cls
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
@@ -96,44 +112,32 @@ class DurableStreamError(Exception):
 class StreamNotFoundError(DurableStreamError):
     """The stream (or a fork source) does not exist (404)."""
 
-    code = "NOT_FOUND"
-
 
 class StreamClosedError(DurableStreamError):
     """The stream is closed; ``next_offset`` is its final offset."""
 
-    code = "STREAM_CLOSED"
-    details = ("next_offset",)
     next_offset: str | None
 
 
 class StreamGoneError(DurableStreamError):
     """The stream was deleted, or the offset is older than retained data (410)."""
 
-    code = "GONE"
-    details = ("earliest_offset",)
     earliest_offset: str | None
 
 
 class StaleEpochError(DurableStreamError):
     """Another producer holds a newer epoch (403); ``current_epoch`` is the server's."""
 
-    code = "STALE_EPOCH"
-    details = ("current_epoch",)
     current_epoch: int | None
 
 
 class ConflictError(DurableStreamError):
     """The request conflicts with the stream's state (409)."""
 
-    code = "CONFLICT"
-
 
 class SequenceGapError(ConflictError):
     """A producer request arrived ahead of its predecessors."""
 
-    code = "SEQUENCE_GAP"
-    details = ("expected_seq", "received_seq")
     expected_seq: int | None
     received_seq: int | None
 
@@ -141,65 +145,45 @@ class SequenceGapError(ConflictError):
 class SequenceConflictError(ConflictError):
     """A ``Stream-Seq`` not greater than the last accepted one."""
 
-    code = "SEQUENCE_CONFLICT"
-
 
 class ContentTypeMismatchError(ConflictError):
     """The body's content type differs from the stream's."""
-
-    code = "CONTENT_TYPE_MISMATCH"
 
 
 class BadRequestError(DurableStreamError):
     """The server rejected the request (400); ``server_message`` is its explanation."""
 
-    code = "BAD_REQUEST"
-    details = ("server_message",)
     server_message: str | None
 
 
 class InvalidOffsetError(BadRequestError):
     """The server rejected the read offset."""
 
-    code = "INVALID_OFFSET"
-
 
 class PayloadTooLargeError(DurableStreamError):
     """The body is larger than the server accepts (413)."""
-
-    code = "PAYLOAD_TOO_LARGE"
 
 
 class RateLimitedError(DurableStreamError):
     """Still rate limited (429) after retries; ``retry_after_ms`` when the server said."""
 
-    code = "RATE_LIMITED"
-    details = ("retry_after_ms",)
     retry_after_ms: int | None
 
 
 class UnauthorizedError(DurableStreamError):
     """Authentication is missing or wrong (401)."""
 
-    code = "UNAUTHORIZED"
-
 
 class ForbiddenError(DurableStreamError):
     """Not allowed (403)."""
-
-    code = "FORBIDDEN"
 
 
 class NotSupportedError(DurableStreamError):
     """The server does not support this operation (405/501)."""
 
-    code = "NOT_SUPPORTED"
-
 
 class UnexpectedStatusError(DurableStreamError):
     """Any other failure status, e.g. 5xx after retries."""
-
-    code = "UNEXPECTED_STATUS"
 
 
 class NetworkError(DurableStreamError, ConnectionError):
@@ -207,76 +191,51 @@ class NetworkError(DurableStreamError, ConnectionError):
     ``ConnectionError``); ``cause`` names what happened (``"connection_refused"``,
     ``"dns"``, ``"reset"``, ``"tls"``, ...)."""
 
-    code = "NETWORK_ERROR"
-    details = ("cause",)
     cause: str | None
 
 
 class TimeoutError(DurableStreamError, builtins.TimeoutError):
     """A deadline passed (also a builtin ``TimeoutError``)."""
 
-    code = "TIMEOUT"
-    details = ("cause",)
     cause: str | None
 
 
 class MalformedResponseError(DurableStreamError):
     """The server's answer does not follow the protocol."""
 
-    code = "PARSE_ERROR"
-
 
 class InvalidArgumentError(DurableStreamError, ValueError):
     """A value given by the caller was rejected before any I/O (also a builtin
     ``ValueError``); ``field`` names the argument as Python spells it."""
 
-    code = "INVALID_ARGUMENT"
-    details = ("field",)
     field: str | None
 
 
 class CancelledError(DurableStreamError):
     """The operation was cancelled (session dropped, producer closed, ...)."""
 
-    code = "CANCELLED"
-
 
 class AbortedError(CancelledError):
     """The caller aborted the operation."""
-
-    code = "ABORTED"
 
 
 class ClosedError(DurableStreamError):
     """The producer or consumer has already failed or been closed."""
 
-    code = "CLOSED"
-
 
 class BufferFullError(DurableStreamError):
     """The producer's buffer limit is reached (non-waiting append)."""
-
-    code = "BUFFER_FULL"
 
 
 class CallbackFailedError(DurableStreamError):
     """Application code called by the SDK failed (its exception is ``__cause__``)."""
 
-    code = "CALLBACK_FAILED"
-
 
 class InternalError(DurableStreamError):
     """A bug in the SDK (a panic caught at the language boundary). Please report it."""
 
-    code = "INTERNAL"
-
-
-_BY_CODE: dict[str, type[DurableStreamError]] = {
-    cls.code: cls for cls in (globals()[name] for name in __all__) if cls.code
-}
-
 
 def _from_native(info: dict[str, Any]) -> DurableStreamError:
-    """Build the exception for an error record (``ErrorInfo``) of the native module."""
-    cls = _BY_CODE.get(info["code"], DurableStreamError)
-    return cls(info.pop("message"), **info)
+    """Build the exception for an error record (the core's ``ErrorInfo``, serialized)."""
+    del info["class"]  # the same row as the code
+    return _BY_CODE.get(info["code"], DurableStreamError)(info.pop("message"), **info)
