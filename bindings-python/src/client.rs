@@ -2,17 +2,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use durable_streams_sdk::{self as core, AppendRetry, ErrorKind, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
+use durable_streams_sdk::{self as core, AppendRetry, BoxFuture, ClientBuilder, RetryPolicy, ValueProvider};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_async_runtimes::TaskLocals;
 
-use crate::convert::{fields_repr, header_list, pyrepr, seconds};
-use crate::errors::{Failure, callback_error, invalid_argument, state};
-use crate::rt::{Ready, guard, task_locals};
+use crate::convert::{NoneOut, fields_repr, header_list, pyrepr, seconds};
+use crate::errors::{Failure, callback_error, invalid_argument};
+use crate::rt::{Ready, awaitable, block, guard, task_locals};
 use crate::stream::{AsyncStream, Stream};
 
 /// How transient failures are retried (exponential backoff with jitter, `Retry-After`
@@ -199,7 +198,6 @@ macro_rules! client_class {
         #[pyclass(frozen, module = "durable_streams_sdk._native")]
         pub struct $name {
             pub core: core::Client,
-            closed: AtomicBool,
         }
 
         #[pymethods]
@@ -250,15 +248,12 @@ macro_rules! client_class {
                     b = b.compression(c);
                 }
                 let core = guard(py, || b.build().map_err(Failure::from))?;
-                Ok($name { core, closed: AtomicBool::new(false) })
+                Ok($name { core })
             }
 
             /// A handle on the stream at `path` (below the base URL). No I/O happens here.
             #[pyo3(signature = (path, *, content_type=None))]
             fn stream(&self, py: Python<'_>, path: &str, content_type: Option<String>) -> PyResult<$stream> {
-                if self.closed.load(Ordering::Acquire) {
-                    return Err(state(ErrorKind::Closed, "the client is closed").into_pyerr(py));
-                }
                 let s = guard(py, || Ok(self.core.stream(path)?))?;
                 Ok($stream::new(match content_type {
                     Some(ct) => s.with_content_type(ct),
@@ -278,7 +273,7 @@ macro_rules! client_class {
 
             #[getter]
             fn closed(&self) -> bool {
-                self.closed.load(Ordering::Acquire)
+                self.core.is_closed()
             }
 
             fn __repr__(&self) -> String {
@@ -297,17 +292,22 @@ client_class!(
         slf
     }
 
-    /// Close the client: later `stream()` calls fail with `ClosedError` (streams,
-    /// sessions and producers already made keep working). Leaving a `with` block does
-    /// the same; closing again does nothing.
-    fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+    /// Close the client: reads in progress end, consumers stop, producers flush and
+    /// detach (this waits for them), and every later call through the client or its
+    /// streams fails with `ClosedError`. Leaving a `with` block does the same; closing
+    /// again does nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.core.clone();
+        block(py, async move {
+            c.close().await;
+            Ok(())
+        })
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.close();
-        false
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
     }
 });
 
@@ -318,15 +318,21 @@ client_class!(
         Ready::new(Some(slf.into_any()))
     }
 
-    /// Close the client (as `Client.close`); an awaitable, like every asyncio close.
-    fn close(&self) -> Ready {
-        self.closed.store(true, Ordering::Release);
-        Ready::new(None)
+    /// Close the client (as `Client.close`); awaitable: it waits for producers to flush.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.core.clone();
+        awaitable(py, async move {
+            c.close().await;
+            Ok(NoneOut)
+        })
     }
 
     #[pyo3(signature = (*_args))]
-    fn __aexit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Ready> {
-        self.closed.store(true, Ordering::Release);
-        Ok(Ready::new(Some(false.into_pyobject(py)?.to_owned().into_any().unbind())))
+    fn __aexit__<'py>(&self, py: Python<'py>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.core.clone();
+        awaitable(py, async move {
+            c.close().await;
+            Ok(false)
+        })
     }
 });

@@ -155,3 +155,41 @@ def test_close_and_with_exit_are_the_same(server_url: str, path: str) -> None:
                 closed.stream(path)
 
     asyncio.run(main())
+
+
+def test_close_ends_what_the_client_made(server_url: str, path: str) -> None:
+    # The same as Node's client.close(): producers flush and detach, live reads end,
+    # every later call through the client's streams fails with ClosedError.
+    c = ds.Client(server_url)
+    s = c.stream(path)
+    s.create(content_type="application/json")
+    p = s.producer("closer", linger=30.0)  # holds everything until flushed
+    for i in range(50):
+        p.append_json({"n": i})
+    live = s.read(offset="now", live="sse")
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.extend(live))
+    reader.start()
+    c.close()
+    reader.join(5)
+    assert not reader.is_alive(), "a live read ends when its client closes"
+    assert len(read_back(ds.Client(server_url).stream(path))) == 50
+    for call in (lambda: s.head(), lambda: s.append_json(1), lambda: s.read_all(), lambda: p.append_json(1),
+                 lambda: list(s.read()), lambda: s.producer("late")):
+        with pytest.raises(ds.ClosedError):
+            call()
+
+    async def main() -> None:
+        a = ds.AsyncClient(server_url)
+        ap = a.stream(path).producer("async-closer", linger=30.0)
+        for i in range(5):
+            await ap.append_json({"m": i})
+        async with a:
+            pass
+        with pytest.raises(ds.ClosedError):
+            await ap.append_json(1)
+        with pytest.raises(ds.ClosedError):
+            a.stream(path)
+        assert len(read_back(ds.Client(server_url).stream(path))) == 55
+
+    asyncio.run(main())

@@ -34,6 +34,8 @@ pub(crate) struct ClientInner {
     pub(crate) retry: RetryPolicy,
     pub(crate) request_timeout: Duration,
     pub(crate) live_idle_timeout: Duration,
+    /// Producers, reads and consumers end when the client closes ([`Client::close`]).
+    pub(crate) owned: crate::owned::Owned,
 }
 
 /// Default of [`ClientBuilder::connect_timeout`].
@@ -177,6 +179,7 @@ impl ClientBuilder {
                 retry: self.retry,
                 request_timeout: self.request_timeout,
                 live_idle_timeout: self.live_idle_timeout,
+                owned: crate::owned::Owned::new(),
             }),
         })
     }
@@ -194,8 +197,22 @@ impl Client {
 
     /// A handle on the stream at `path` below the base URL. No I/O happens until it is used.
     pub fn stream(&self, path: &str) -> Result<Stream> {
+        self.inner.owned.check()?;
         let url = stream_url(&self.inner.base, path)?;
         Ok(Stream::new(self.clone(), url))
+    }
+
+    /// Close the client, for every clone and every stream made from it: later operations
+    /// fail with `CLOSED`, reads in progress end (a pull consumer with them), pushed
+    /// consumers stop, producers flush and detach; resolves when the producers have.
+    /// Closing again does nothing.
+    pub async fn close(&self) {
+        self.inner.owned.close().await
+    }
+
+    /// Whether [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.owned.is_closed()
     }
 
     pub fn base_url(&self) -> &str {

@@ -84,6 +84,7 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(stream: Stream, opts: ConsumerOptions) -> Result<Consumer> {
+        stream.check_open()?;
         if opts.backoff_base.is_zero() {
             return Err(Error::invalid_argument("backoffBaseMs", "must be > 0"));
         }
@@ -386,9 +387,13 @@ async fn drive(
             }
         }
         let before = consumer.checkpoint.clone();
+        let closed = consumer.stream.client.inner.owned.closed();
         let event = tokio::select! {
-            ev = consumer.next() => ev,
+            biased;
+            // Its client closed: stopped, not caught up (its read ends too).
+            _ = closed => return Ok(ConsumerEnd::Stopped { checkpoint: before }),
             _ = wait_for_stop(&mut control) => return Ok(ConsumerEnd::Stopped { checkpoint: before }),
+            ev = consumer.next() => ev,
         };
         match event {
             Ok(Some(ConsumerEvent::Batch(chunk))) => {

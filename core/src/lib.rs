@@ -45,6 +45,7 @@ pub mod ffi;
 pub mod fuzzing;
 mod headers;
 mod offset;
+mod owned;
 mod producer;
 mod read;
 mod retry;

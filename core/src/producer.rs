@@ -271,6 +271,19 @@ pub struct Producer {
     handle: Arc<Handle>,
 }
 
+/// A producer as its client holds it: without keeping it alive.
+pub(crate) struct WeakProducer(std::sync::Weak<Handle>);
+
+impl WeakProducer {
+    pub(crate) fn upgrade(&self) -> Option<Producer> {
+        self.0.upgrade().map(|handle| Producer { handle })
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
 /// Dropped with the last clone of a [`Producer`]: lets the driver finish and exit.
 struct Handle {
     shared: Arc<Shared>,
@@ -454,6 +467,8 @@ impl Producer {
     /// [`Producer::start`] without `async`: for callers that are not in a future.
     pub fn start_now(stream: Stream, opts: ProducerOptions) -> Result<Producer> {
         opts.validate()?;
+        stream.check_open()?;
+        let client = stream.client.clone();
         let content_type = opts.content_type.clone().or_else(|| stream.known_content_type());
         let kind = match &content_type {
             Some(ct) if headers::is_json(ct) => KIND_JSON,
@@ -475,8 +490,11 @@ impl Producer {
             max_batch_bytes: opts.max_batch_bytes,
         });
         let driver = Driver::new(stream, opts, content_type, shared.clone());
+        let p = Producer { handle: Arc::new(Handle { shared }) };
+        // Closed in between: this producer has nothing yet and ends with its handles.
+        client.inner.owned.track(WeakProducer(Arc::downgrade(&p.handle)))?;
         crate::runtime::spawn(driver.run());
-        Ok(Producer { handle: Arc::new(Handle { shared }) })
+        Ok(p)
     }
 
     /// Enqueue one message without waiting for anything. Its place in the stream is

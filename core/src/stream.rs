@@ -180,12 +180,13 @@ impl Stream {
         if let Some(ct) = self.known_content_type() {
             return Ok(ct);
         }
-        let meta = self.head().await?;
+        let meta = self.head_unchecked(&[]).await?;
         Ok(meta.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()))
     }
 
     /// Create the stream, or confirm that an identical one exists.
     pub async fn create(&self, opts: CreateOptions) -> Result<CreateResult> {
+        self.check_open()?;
         let mut h = extra_headers(&opts.headers)?;
         let ct = opts.content_type.clone();
         if let Some(ct) = &ct {
@@ -264,6 +265,7 @@ impl Stream {
 
     /// The one POST path for appends: `body` is exactly what goes on the wire.
     pub(crate) async fn post(&self, body: Bytes, content_type: &str, opts: &AppendOptions) -> Result<AppendResult> {
+        self.check_open()?;
         self.post_with(body, content_type, opts, None).await.result
     }
 
@@ -373,6 +375,7 @@ impl Stream {
     /// Close the stream, optionally appending a final message atomically. Closing an
     /// already closed stream without data succeeds.
     pub async fn close(&self, opts: CloseOptions) -> Result<CloseResult> {
+        self.check_open()?;
         let mut h = extra_headers(&opts.headers)?;
         h.insert(STREAM_CLOSED, HeaderValue::from_static("true"));
         let (body, repeat) = match &opts.data {
@@ -404,6 +407,7 @@ impl Stream {
     }
 
     pub async fn delete_with_headers(&self, extra: &[(String, String)]) -> Result<()> {
+        self.check_open()?;
         let resp = self.send(Method::DELETE, extra_headers(extra)?, None, Repeat::Safe, None).await?;
         if !resp.status().is_success() {
             return Err(error_for_response(Op::Delete, resp, &self.url, false).await);
@@ -418,6 +422,13 @@ impl Stream {
     }
 
     pub async fn head_with_headers(&self, extra: &[(String, String)]) -> Result<StreamMetadata> {
+        self.check_open()?;
+        self.head_unchecked(extra).await
+    }
+
+    /// `HEAD` even after the client closed: a producer that is flushing because the client
+    /// is closing may still need to learn the content type.
+    async fn head_unchecked(&self, extra: &[(String, String)]) -> Result<StreamMetadata> {
         let resp = self.send(Method::HEAD, extra_headers(extra)?, None, Repeat::Safe, None).await?;
         if !resp.status().is_success() {
             return Err(error_for_response(Op::Head, resp, &self.url, false).await);
@@ -437,7 +448,14 @@ impl Stream {
         })
     }
 
+    /// `CLOSED` once the client is closed ([`crate::Client::close`]).
+    pub fn check_open(&self) -> Result<()> {
+        self.client.inner.owned.check()
+    }
+
     /// Start reading. See [`ReadOptions`] for catch-up, long-poll, SSE and auto modes.
+    /// A session made after the client closed fails with `CLOSED`; one in progress when
+    /// it closes ends.
     pub fn read(&self, opts: ReadOptions) -> ReadSession {
         ReadSession::new(self.clone(), opts)
     }
@@ -445,6 +463,7 @@ impl Stream {
     /// Everything from `offset` to the current tail, in one buffer. Memory grows with the
     /// stream: prefer [`Stream::read`] for large streams.
     pub async fn read_all(&self, offset: Offset) -> Result<Bytes> {
+        self.check_open()?;
         let mut session = self.read(ReadOptions { offset, ..Default::default() });
         let mut buf = BytesMut::new();
         let mut arrays: Option<Vec<Bytes>> = None;

@@ -216,6 +216,8 @@ pub struct ReadSession {
     /// Messages or bytes to drop from the next responses: handed out from a response that
     /// broke before its end, which the session reads again from the same offset.
     skip: u64,
+    /// Made after its client was closed: the first `next_chunk` says so (`CLOSED`).
+    made_closed: bool,
 }
 
 /// The protocol headers of a response whose body is being streamed.
@@ -231,6 +233,7 @@ impl ReadSession {
     pub(crate) fn new(stream: Stream, opts: ReadOptions) -> ReadSession {
         let start_live = opts.offset.is_now() && opts.live != LiveMode::Off;
         let phase = if start_live { live_phase(opts.live, stream.known_content_type().as_deref()) } else { Phase::CatchUp };
+        let made_closed = stream.client.inner.owned.is_closed();
         ReadSession {
             stream,
             live: opts.live,
@@ -246,6 +249,7 @@ impl ReadSession {
             sent: SentValues::default(),
             handed: 0,
             skip: 0,
+            made_closed,
         }
     }
 
@@ -268,8 +272,27 @@ impl ReadSession {
         &self.sent
     }
 
-    /// The next chunk, or `None` when the session has ended.
+    /// The next chunk, or `None` when the session has ended (its client closed included).
     pub async fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        if std::mem::take(&mut self.made_closed) && self.phase != Phase::Done {
+            self.phase = Phase::Done;
+            return self.stream.check_open().map(|_| None);
+        }
+        let closed = self.stream.client.inner.owned.closed();
+        let result = tokio::select! {
+            biased;
+            r = self.next_chunk_open() => Some(r),
+            _ = closed => None,
+        };
+        result.unwrap_or_else(|| {
+            self.phase = Phase::Done;
+            self.body = None;
+            self.sse = None;
+            Ok(None)
+        })
+    }
+
+    async fn next_chunk_open(&mut self) -> Result<Option<Chunk>> {
         loop {
             let result = match self.phase {
                 Phase::Done => return Ok(None),
