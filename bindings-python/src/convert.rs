@@ -92,10 +92,26 @@ pub fn json_bytes(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     Ok(Bytes::from(json_text(py, value)?.into_bytes()))
 }
 
-/// A core record (`Serialize`: errors, statistics) as the Python value of its JSON.
-pub fn serialized<'py>(py: Python<'py>, value: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
-    let text = serde_json::to_vec(value).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-    json_loads(py, &text)
+/// A flat core record (`Serialize`: errors, statistics) as a dict of its fields, built
+/// directly (no JSON text on the way: an error costs what a hand-written dict did).
+pub fn record_dict<'py>(py: Python<'py>, record: &impl serde::Serialize) -> PyResult<Bound<'py, PyDict>> {
+    use serde_json::Value;
+    let d = PyDict::new(py);
+    let Ok(Value::Object(fields)) = serde_json::to_value(record) else {
+        return Err(PyTypeError::new_err("a core record did not serialize to an object"));
+    };
+    for (k, v) in fields {
+        match v {
+            Value::Null => d.set_item(k, py.None())?,
+            Value::Bool(b) => d.set_item(k, b)?,
+            Value::Number(n) if n.is_u64() => d.set_item(k, n.as_u64())?,
+            Value::Number(n) if n.is_i64() => d.set_item(k, n.as_i64())?,
+            Value::Number(n) => d.set_item(k, n.as_f64())?,
+            Value::String(s) => d.set_item(k, s)?,
+            nested => d.set_item(k, json_loads(py, nested.to_string().as_bytes())?)?,
+        }
+    }
+    Ok(d)
 }
 
 /// Decode JSON text.

@@ -9,7 +9,7 @@ use durable_streams_sdk::{Error, ErrorKind};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::convert::serialized;
+use crate::convert::record_dict;
 
 /// Everything that can fail in the binding, converted to a Python exception only
 /// where the GIL is held.
@@ -68,7 +68,7 @@ pub fn core_error(py: Python<'_>, e: &Error) -> PyErr {
         return original.clone_ref(py);
     }
     let build = || -> PyResult<PyErr> {
-        let record = serialized(py, &ErrorInfo::new(e, Naming::SnakeSeconds))?;
+        let record = record_dict(py, &ErrorInfo::new(e, Naming::SnakeSeconds))?;
         let exc = from_native(py)?.call1((record,))?;
         if let Some(Raised(original)) = source.and_then(|s| s.downcast_ref::<Raised>()) {
             exc.setattr("__cause__", original.value(py))?;
