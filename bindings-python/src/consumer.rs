@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use durable_streams_sdk::ffi::{ConsumerEvents, ConsumerRun};
+use durable_streams_sdk::ffi::{ConsumerEvents, ConsumerRun, RawReadOptions};
 use durable_streams_sdk::{
     self as core, BoxFuture, ConsumerEnd, ConsumerEvent as CoreEvent, ConsumerHandler, ConsumerOptions, Decision,
     Offset,
@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::client::call_python;
-use crate::convert::{header_list, parse_live, parse_offset, record_repr, seconds, timeout_limit, within};
+use crate::convert::{header_list, live_name, record_repr, timeout_limit, within};
 use crate::errors::{Failure, core_error, handler_error, misuse};
 use crate::read::Chunk;
 use crate::rt::{BResult, awaitable, block, guard, task_locals};
@@ -293,31 +293,27 @@ impl ConsumerRunner {
     fn new(
         py: Python<'_>,
         stream: AnyStream<'_>,
-        offset: Option<&str>,
+        offset: Option<String>,
         live: Option<Bound<'_, PyAny>>,
         backoff_base: Option<f64>,
         backoff_max: Option<f64>,
         headers: Option<HashMap<String, String>>,
-        max_chunk_bytes: Option<usize>,
+        max_chunk_bytes: Option<i64>,
     ) -> PyResult<Self> {
         let stream = match stream {
             AnyStream::Sync(s) => s.core.clone(),
             AnyStream::Async(s) => s.core.clone(),
         };
-        let mut opts = ConsumerOptions { offset: parse_offset(py, offset)?, ..Default::default() };
-        if let Some(l) = live {
-            opts.live = parse_live(py, &l)?;
-        }
-        if let Some(s) = backoff_base {
-            opts.backoff_base = seconds(py, "backoffBaseMs", s)?;
-        }
-        if let Some(s) = backoff_max {
-            opts.backoff_max = seconds(py, "backoffMaxMs", s)?;
-        }
-        opts.headers = header_list(headers);
-        if let Some(n) = max_chunk_bytes {
-            opts.max_chunk_bytes = n;
-        }
+        let raw = RawReadOptions {
+            offset,
+            live: live.as_ref().map(live_name).transpose()?,
+            headers: header_list(headers),
+            max_chunk_bytes,
+            backoff_base_ms: backoff_base.map(|s| s * 1e3),
+            backoff_max_ms: backoff_max.map(|s| s * 1e3),
+            ..Default::default()
+        };
+        let opts = guard(py, || Ok(raw.consumer()?))?;
         // Validate now (no I/O): the same checks the engine applies when it starts.
         let check = opts.clone();
         guard(py, || core::Consumer::new(stream.clone(), check).map(|_| ()).map_err(Failure::from))?;

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use durable_streams_sdk::{self as core, ErrorKind, LiveMode, Offset, SentValues};
+use durable_streams_sdk::{self as core, ErrorKind, Offset, SentValues};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -43,17 +43,14 @@ pub fn parse_offset(py: Python<'_>, offset: Option<&str>) -> PyResult<Offset> {
     }
 }
 
-/// `live`: `False`/`True` or one of the core's mode names (`"off"`, `"auto"`,
-/// `"long-poll"`, `"sse"`).
-pub fn parse_live(py: Python<'_>, live: &Bound<'_, PyAny>) -> PyResult<LiveMode> {
+/// `live` as the core's options take it: `False`/`True`, or one of the mode names
+/// (`"off"`, `"auto"`, `"long-poll"`, `"sse"`); anything else by its `repr`, which the
+/// core then refuses naming the option.
+pub fn live_name(live: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(b) = live.extract::<bool>() {
-        return Ok(if b { LiveMode::Auto } else { LiveMode::Off });
+        return Ok(b.to_string());
     }
-    let text: String = match live.extract() {
-        Ok(t) => t,
-        Err(_) => live.repr()?.to_string(),
-    };
-    guard(py, || Ok(text.parse::<LiveMode>()?))
+    live.extract().or_else(|_| Ok(live.repr()?.to_string()))
 }
 
 struct Json {

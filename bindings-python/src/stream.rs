@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use durable_streams_sdk::{
     self as core, AppendOptions, CloseOptions, CreateOptions, ForkOptions, Offset, ProducerHeaders, ProducerOptions,
-    RawProducerOptions, ReadOptions,
+    RawProducerOptions,
 };
+use durable_streams_sdk::ffi::RawReadOptions;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -15,7 +16,7 @@ use serde_json::value::RawValue;
 
 use crate::convert::{
     BytesOut, CloseResult, CreateResult, NoneOut, StreamMetadata, append_result, data_bytes, header_list, json_text,
-    parse_live, parse_offset, pyrepr,
+    live_name, parse_offset, pyrepr,
 };
 use crate::errors::invalid_argument;
 use crate::producer::{AsyncProducer, Producer, error_callback};
@@ -229,24 +230,15 @@ macro_rules! stream_class {
             fn read(
                 &self,
                 py: Python<'_>,
-                offset: Option<&str>,
+                offset: Option<String>,
                 live: Option<Bound<'_, PyAny>>,
                 cursor: Option<String>,
                 headers: Option<HashMap<String, String>>,
-                max_chunk_bytes: Option<usize>,
+                max_chunk_bytes: Option<i64>,
             ) -> PyResult<$session> {
-                if max_chunk_bytes == Some(0) {
-                    return Err(invalid_argument(py, "maxChunkBytes", "must be > 0"));
-                }
-                let mut opts =
-                    ReadOptions { offset: parse_offset(py, offset)?, cursor, headers: header_list(headers), ..Default::default() };
-                if let Some(l) = live {
-                    opts.live = parse_live(py, &l)?;
-                }
-                if let Some(n) = max_chunk_bytes {
-                    opts.max_chunk_bytes = n;
-                }
-                Ok($session::new(self.core.read(opts)))
+                let live = live.as_ref().map(live_name).transpose()?;
+                let raw = RawReadOptions { offset, live, cursor, headers: header_list(headers), max_chunk_bytes, ..Default::default() };
+                Ok($session::new(self.core.read(guard(py, || Ok(raw.read()?))?)))
             }
 
             /// An idempotent, batching producer on this stream (started on first use).

@@ -106,6 +106,36 @@ def test_invalid_arguments_fail_before_io(client: ds.Client) -> None:
         client.stream("/x").append(12345)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("make", ["read", "Consumer", "AsyncConsumer"])
+def test_read_and_consumer_options_are_checked_alike(client: ds.Client, make: str) -> None:
+    """Reads and both consumers refuse the same values, naming the option (the core
+    checks them: a consumer took max_chunk_bytes=0 as 1 before)."""
+
+    def build(**options: object) -> object:
+        if make == "read":
+            return client.stream("/x").read(**options)  # type: ignore[arg-type]
+        if make == "Consumer":
+            return ds.Consumer(client.stream("/x"), **options)  # type: ignore[arg-type]
+        return ds.AsyncConsumer(ds.AsyncClient(client.base_url).stream("/x"), **options)  # type: ignore[arg-type]
+
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"max_chunk_bytes": 0}, "max_chunk_bytes"),
+        ({"max_chunk_bytes": -1}, "max_chunk_bytes"),
+        ({"live": "sometimes"}, "live"),
+        ({"live": 3}, "live"),
+        ({"offset": "a,b"}, "offset"),
+    ]
+    if make != "read":
+        bad += [({"backoff_base": -1.0}, "backoff_base"), ({"backoff_max": float("nan")}, "backoff_max")]
+        bad += [({"backoff_base": 0.5, "backoff_max": 0.1}, "backoff_max")]
+    for options, field in bad:
+        with pytest.raises(ds.InvalidArgumentError) as e:
+            build(**options)
+        assert e.value.field == field, (options, str(e.value))
+        assert field in str(e.value), str(e.value)
+    build(live=True, max_chunk_bytes=1, offset="-1")
+
+
 def test_retry_options_defaults_come_from_the_core() -> None:
     r = ds.RetryOptions()
     assert (r.max_retries, r.initial_delay, r.max_delay, r.multiplier, r.append_retry) == (
