@@ -7,7 +7,7 @@
 //! (a flush after each append, measured 2026-12-03). Here the future is polled on the
 //! loop's own thread (GIL held): once when it is made, so that whatever it starts is
 //! started by the call, as before, and then whenever its waker fires. The waker only
-//! writes a byte to the loop's wake-up socket ([`crate::wake`]); the loop then polls the
+//! signals the loop's wake-up descriptor ([`crate::wake`]); the loop then polls the
 //! future again and, once it is ready, gives the awaiting task's asyncio future its
 //! result. Cancelling the task drops the future, as cancelling a `future_into_py`
 //! awaitable does.
@@ -64,7 +64,7 @@ where
     Ok(Bound::new(py, Waiting { inner, event_loop: event_loop.unbind(), result: None })?.into_any())
 }
 
-/// What wakes a loop: its wake-up socket (`durable_streams_sdk._aio.notifier`).
+/// What wakes a loop: its wake-up descriptor (`durable_streams_sdk._aio.notifier`).
 #[cfg(unix)]
 type LoopWakes = Py<Notifier>;
 #[cfg(not(unix))]
@@ -142,18 +142,19 @@ impl Wakeable for Inner {
         &self.queued
     }
 
-    fn on_wake(self: Arc<Self>, py: Python<'_>) {
+    fn on_wake(self: Arc<Self>, py: Python<'_>) -> PyResult<()> {
         if !self.poll() {
-            return;
+            return Ok(());
         }
         let Some(told) = self.state().told.take() else {
-            return; // not awaited yet: the outcome waits for its `__next__`
+            return Ok(()); // not awaited yet: the outcome waits for its `__next__`
         };
         let told = told.bind(py);
         // A cancelled one is being thrown into, and drops the outcome.
         if !told.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
             let _ = told.call_method1("set_result", (py.None(),));
         }
+        Ok(())
     }
 }
 

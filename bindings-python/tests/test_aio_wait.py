@@ -1,10 +1,11 @@
 """asyncio reads that wait in the event loop (src/aio_wait.rs, src/wake.rs): an
 ``__anext__`` with nothing ready returns a ``Pending`` awaitable that is told through the
-loop's wake-up socket and takes its chunk only when its task resumes."""
+loop's wake-up descriptor and takes its chunk only when its task resumes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 
@@ -220,3 +221,121 @@ def test_many_sessions_on_one_loop_miss_no_wake_up(server_url: str, path: str) -
             await asyncio.to_thread(lambda: [w.join() for w in writers])
 
     assert asyncio.run(main()) == [per_stream] * streams  # -1: a session never saw its data
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """Counts its iterations (``_run_once`` is the loop's one step)."""
+
+    iterations = 0
+
+    def _run_once(self) -> None:
+        self.iterations += 1
+        super()._run_once()  # type: ignore[misc]
+
+
+def test_a_told_wait_resumes_in_the_wake_up_iteration(server_url: str, path: str) -> None:
+    # Told through the wake-up descriptor, the waiting task resumes in that same loop
+    # iteration (with an asyncio future it resumed one iteration later): each wait costs
+    # one loop iteration, which was most of asyncio's CPU over the blocking API.
+    async def main() -> list[int]:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="text/plain")
+        session = s.read(offset="-1", live="sse")
+        while (await session.__anext__()).data:  # to the (empty) tail
+            pass
+        loop = asyncio.get_running_loop()
+        writer = ds.Client(server_url).stream(path)
+        spent = []
+        for i in range(10):
+            aw = session.__anext__()
+            if not is_pending(aw):
+                await aw
+                continue
+            # Appended from another thread while this task waits; the loop idles meanwhile.
+            t = threading.Timer(0.02, writer.append, (f"{i};",))
+            t.start()
+            before = loop.iterations  # type: ignore[attr-defined]
+            await aw
+            spent.append(loop.iterations - before)  # type: ignore[attr-defined]
+            t.join()
+        session.close()
+        return spent
+
+    loop = CountingLoop()
+    try:
+        spent = loop.run_until_complete(asyncio.wait_for(main(), 30))
+    finally:
+        loop.close()
+    assert len(spent) >= 5
+    assert sorted(spent)[len(spent) // 2] == 1, spent  # the median wait: one iteration
+
+
+def test_a_wait_resumes_in_its_task_context(server_url: str, path: str) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    async def reader(session: ds.AsyncReadSession) -> str:
+        var.set("the task's")
+        got = b""
+        while not got:
+            got = bytes((await session.__anext__()).data)  # waits: nothing written yet
+        return var.get()
+
+    async def main() -> str:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="text/plain")
+        session = s.read(offset="-1", live="sse")
+        task = asyncio.ensure_future(reader(session))
+        await asyncio.sleep(0.2)
+        await s.append("x")
+        try:
+            return await asyncio.wait_for(task, 5)
+        finally:
+            session.close()
+
+    assert asyncio.run(main()) == "the task's"
+
+
+def test_a_timed_out_wait_takes_nothing(server_url: str, path: str) -> None:
+    async def main() -> bytes:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="text/plain")
+        session = s.read(offset="-1", live="long-poll")
+        assert (await session.__anext__()).up_to_date
+        before = session.offset
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(session.__anext__(), 0.05)  # cancelled while waiting
+        assert session.offset == before
+        await s.append("after")
+        got = b""
+        while not got:
+            got = bytes((await asyncio.wait_for(session.__anext__(), 5)).data)
+        session.close()
+        return got
+
+    assert asyncio.run(main()) == b"after"
+
+
+def test_keyboard_interrupt_in_a_resumed_task_stops_the_loop(server_url: str, path: str) -> None:
+    # A task resumed by the wake-up callback runs inside it: what its step raises past
+    # the task (KeyboardInterrupt, SystemExit) must leave the loop as it does elsewhere.
+    async def interrupted(session: ds.AsyncReadSession) -> None:
+        got = b""
+        while not got:
+            got = bytes((await session.__anext__()).data)  # waits: nothing written yet
+        raise KeyboardInterrupt
+
+    async def main() -> None:
+        s = ds.AsyncClient(server_url).stream(path)
+        await s.create(content_type="text/plain")
+        session = s.read(offset="-1", live="sse")
+        task = asyncio.ensure_future(interrupted(session))
+        await asyncio.sleep(0.2)
+        await s.append("x")
+        try:
+            await asyncio.sleep(10)  # the interrupt ends the loop before this
+        finally:
+            session.close()
+            task.cancel()
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,4 +1,4 @@
-"""asyncio helpers of read sessions: JSON message iteration, and each loop's wake-up socket.
+"""asyncio helpers of read sessions: JSON message iteration, and each loop's wake-up descriptor.
 
 JSON iteration is an async generator over the session's chunks: each message costs one
 generator step, not one awaitable object and one ``StopIteration`` as a native
@@ -20,14 +20,14 @@ _notifiers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Notifier] = we
 
 
 def notifier(loop: asyncio.AbstractEventLoop) -> _Notifier:
-    """The loop's wake-up socket for read sessions that wait (``src/wake.rs``): one per
+    """The loop's wake-up descriptor for read sessions that wait (``src/wake.rs``): one per
     loop, watched with ``loop.add_reader``. Raises where the loop cannot watch a socket
     (Windows' proactor loop); the session then waits another way."""
     n = _notifiers.get(loop)
     if n is None:
         from ._native import _Notifier
 
-        # A closed loop's socket is not watched any more: close it now rather than when
+        # A closed loop's descriptor is not watched any more: close it now rather than when
         # the loop is collected.
         for closed in [lp for lp in _notifiers if lp.is_closed()]:
             _notifiers.pop(closed).close()

@@ -589,7 +589,7 @@ class Pending:
 
 @final
 class _Notifier:
-    """An event loop's wake-up socket (internal; ``durable_streams_sdk._aio.notifier``)."""
+    """An event loop's wake-up descriptor (internal; ``durable_streams_sdk._aio.notifier``)."""
 
     def __new__(cls) -> Self: ...
     def fileno(self) -> int: ...
