@@ -297,9 +297,9 @@ client_class!(
     /// streams fails with `ClosedError`. Leaving a `with` block does the same; closing
     /// again does nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let c = self.core.clone();
+        let closing = self.core.close();
         block(py, async move {
-            c.close().await;
+            closing.await;
             Ok(())
         })
     }
@@ -318,20 +318,21 @@ client_class!(
         Ready::new(Some(slf.into_any()))
     }
 
-    /// Close the client (as `Client.close`); awaitable: it waits for producers to flush.
+    /// Close the client (as `Client.close`), at once; the awaitable waits for producers
+    /// to flush.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let c = self.core.clone();
+        let closing = self.core.close();
         awaitable(py, async move {
-            c.close().await;
+            closing.await;
             Ok(NoneOut)
         })
     }
 
     #[pyo3(signature = (*_args))]
     fn __aexit__<'py>(&self, py: Python<'py>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
-        let c = self.core.clone();
+        let closing = self.core.close();
         awaitable(py, async move {
-            c.close().await;
+            closing.await;
             Ok(false)
         })
     }

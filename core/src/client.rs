@@ -205,9 +205,10 @@ impl Client {
     /// Close the client, for every clone and every stream made from it: later operations
     /// fail with `CLOSED`, reads in progress end (a pull consumer with them), pushed
     /// consumers stop, producers flush and detach; resolves when the producers have.
-    /// Closing again does nothing.
-    pub async fn close(&self) {
-        self.inner.owned.close().await
+    /// Closing again does nothing. The client is closed as soon as this is called (before
+    /// the future is awaited).
+    pub fn close(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.inner.owned.close()
     }
 
     /// Whether [`Client::close`] was called.

@@ -53,16 +53,17 @@ impl Owned {
 
     /// Close: refuse new operations, end reads and consumers, flush and detach producers
     /// (their failures are theirs to report through their own `flush`/`close`).
-    /// Closing again does nothing.
-    pub(crate) async fn close(&self) {
+    /// The client is closed when this is called, not when the future is first polled, so
+    /// a binding that runs the future elsewhere still refuses the very next call. Closing
+    /// again does nothing.
+    pub(crate) fn close(&self) -> impl Future<Output = ()> + Send + 'static {
         let producers = {
             let mut all = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-            if self.closed.send_replace(true) {
-                return;
-            }
-            std::mem::take(&mut *all)
+            if self.closed.send_replace(true) { Vec::new() } else { std::mem::take(&mut *all) }
         };
         let live: Vec<_> = producers.iter().filter_map(WeakProducer::upgrade).collect();
-        futures_util::future::join_all(live.iter().map(|p| p.detach())).await;
+        async move {
+            futures_util::future::join_all(live.iter().map(|p| p.detach())).await;
+        }
     }
 }
