@@ -392,8 +392,9 @@ export declare class Client {
   /** Whether `close()` was called. */
   readonly closed: boolean
   /**
-   * Close the client: reads and consumers end, producers flush and detach; every later
-   * call through it fails with `ClosedError`. `await using` closes it the same way.
+   * Close the client: reads and consumers end, producers flush and detach; every call
+   * through it after this one fails with `ClosedError`. Resolves once the producers have
+   * flushed. `await using` closes it the same way.
    */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>

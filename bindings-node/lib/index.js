@@ -146,27 +146,20 @@ const extend = (cls, ...methods) => {
   return cls
 }
 
-/** What ends with its owner (the client): `own(obj, client)` ties it; `_end()` (idempotent)
- * unties it. */
-function own(obj, owner) {
-  obj._owner = owner
-  obj._ended = false
-  owner._track(obj)
-  return obj
-}
-const owned = {
+/** `_end()`: true the first time only. (Closing the client ends reads and consumers in
+ * the core; only a producer's held messages are the client's to hand over first.) */
+const ending = {
   _end() {
     if (this._ended) return false
     this._ended = true
-    this._owner._untrack(this)
     return true
   },
 }
 
 /** A native pull handle (read session or consumer) as an async iterator: each `next()` is
  * one native `take()`; concurrent calls are served by the core in call order. */
-function pulled(n, signal, owner) {
-  own(n, owner)
+function pulled(n, signal) {
+  n._ended = false
   n._signal = signal
   n._waiting = 0
   n._detach = onAbort(signal, () => n.cancel())
@@ -209,15 +202,11 @@ const pull = {
     this._detach()
     this.cancel()
   },
-
-  async _shutdown() {
-    this.close()
-  },
 }
 
 /** A read session: `for await (const chunk of session)`; offset, cursor, upToDate and sent
  * are the native getters. */
-const ReadSession = extend(native.ReadSession, owned, pull, {
+const ReadSession = extend(native.ReadSession, ending, pull, {
   /** A chunk read ahead is taken without a Promise from the native side, unless an
    * earlier caller is still waiting (it is served first). */
   async _take() {
@@ -256,7 +245,7 @@ const ReadSession = extend(native.ReadSession, owned, pull, {
 })
 
 /** A pull consumer: `for await (const event of consumer)`; checkpoint and stats() are native. */
-const Consumer = extend(native.Consumer, owned, pull, {
+const Consumer = extend(native.Consumer, ending, pull, {
   /** The native event has the public shape; its batch and error get their classes. */
   _wrap(n) {
     if (n.batch) n.batch = new Chunk(n.batch)
@@ -288,9 +277,10 @@ const BURST_ITEMS = 256
 const heldCost = (d) => (typeof d === 'string' ? 3 * d.length : d.length) + native.MESSAGE_OVERHEAD_BYTES
 
 class Producer {
-  constructor(n, owner, report) {
-    own(this, owner)
+  constructor(n, client, report) {
     this._n = n
+    this._client = client
+    client._producers.add(this)
     /** `(error, messages)` to the user's onError, if any. */
     this._report = report
     /** Messages of this run not handed to the core yet, in call order, and their cost. */
@@ -492,34 +482,26 @@ class Producer {
     return this._n.stats()
   }
 
-  async _shutdown() {
-    await this.detach().catch(() => {})
+  _end() {
+    this._client._producers.delete(this)
   }
 }
 
-extend(Producer, owned)
-
 /** Controls a consumer started with `stream.subscribe`: pause(), resume(), checkpoint and
  * stats() are native; `done` resolves with `{reason, offset}` when it ends, rejects on failure. */
-function subscribed(n, signal, owner) {
-  own(n, owner)
+function subscribed(n, signal) {
   n.done = settle(n.wait())
   const detach = onAbort(signal, () => n.requestStop())
   n.done.catch(() => {}).finally(() => {
     detach()
-    n._end()
   })
   return n
 }
-const ConsumerHandle = extend(native.ConsumerHandle, owned, {
+const ConsumerHandle = extend(native.ConsumerHandle, {
   /** Stop and resolve with how the consumer ended. */
   stop() {
     this.requestStop()
     return this.done
-  },
-
-  async _shutdown() {
-    await this.stop().catch(() => {})
   },
 })
 
@@ -553,12 +535,6 @@ class Stream {
     this.path = path
   }
 
-  /** The native stream, once the client is known to be open. */
-  get _open() {
-    this._client._check()
-    return this._n
-  }
-
   /** The stream's full URL. */
   get url() {
     return this._n.url
@@ -571,7 +547,7 @@ class Stream {
 
   _call(options, start) {
     try {
-      const n = this._open
+      const n = this._n
       return withSignal(options.signal, (t) => start(n, t))
     } catch (e) {
       return Promise.reject(e)
@@ -626,8 +602,8 @@ class Stream {
    * `true`/`'auto'`, `'long-poll'` or `'sse'`.
    */
   read(options = {}) {
-    const n = sync(() => this._open.read({ ...options, live: liveOption(options.live) }))
-    return pulled(n, options.signal, this._client)
+    const n = sync(() => this._n.read({ ...options, live: liveOption(options.live) }))
+    return pulled(n, options.signal)
   }
 
   /** The messages of a JSON stream, one by one. */
@@ -662,20 +638,20 @@ class Stream {
           }
         : undefined
     const cb = report && ((ev) => report(errorFromPayload(JSON.parse(ev.error)), ev.messages))
-    return new Producer(sync(() => this._open.producer(opts, cb)), this._client, report)
+    return new Producer(sync(() => this._n.producer(opts, cb)), this._client, report)
   }
 
   /** A pull consumer: `for await (const event of stream.consume())`. */
   consume(options = {}) {
-    const n = sync(() => this._open.consumer(consumerOptions(options)))
-    return pulled(n, options.signal, this._client)
+    const n = sync(() => this._n.consumer(consumerOptions(options)))
+    return pulled(n, options.signal)
   }
 
   /** A pushed consumer driving `handlers` until the stream closes or `stop()`. */
   subscribe(handlers, options = {}) {
     const fns = handlerFns(handlers)
-    const n = sync(() => this._open.subscribe(fns, consumerOptions(options)))
-    return subscribed(n, options.signal, this._client)
+    const n = sync(() => this._n.subscribe(fns, consumerOptions(options)))
+    return subscribed(n, options.signal)
   }
 }
 
@@ -688,8 +664,8 @@ class Client {
       dynamicParams: mapValueFns(options.dynamicParams, 'dynamicParams'),
     }
     this._n = sync(() => new native.NativeClient(String(baseUrl), opts))
-    this._open = new Set()
-    this._closed = false
+    /** Producers not closed or detached: their held messages go to the core before it closes. */
+    this._producers = new Set()
   }
 
   get baseUrl() {
@@ -698,12 +674,11 @@ class Client {
 
   /** Whether `close()` was called. */
   get closed() {
-    return this._closed
+    return this._n.isClosed
   }
 
   /** A handle on the stream at `path` below the base URL. */
   stream(path, options = {}) {
-    this._check()
     return new Stream(sync(() => this._n.stream(String(path), options.contentType)), this, path)
   }
 
@@ -712,27 +687,13 @@ class Client {
    * flush and detach. Every later call through it fails with `ClosedError`. Closing
    * again does nothing. `await using client = new Client(...)` closes it the same way.
    */
-  async close() {
-    this._closed = true
-    const open = [...this._open]
-    this._open.clear()
-    await Promise.all(open.map((r) => r._shutdown()))
+  close() {
+    for (const p of this._producers) p._handOver()
+    return settle(this._n.close())
   }
 
   [asyncDispose]() {
     return this.close()
-  }
-
-  _check() {
-    if (this._closed) throw local('Closed', 'client is closed')
-  }
-
-  _track(r) {
-    this._open.add(r)
-  }
-
-  _untrack(r) {
-    this._open.delete(r)
   }
 }
 

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use durable_streams_sdk::{BoxFuture, Client, Result as CoreResult, RetryPolicy, ValueProvider};
-use napi::Status;
-use napi::bindgen_prelude::Promise;
+use napi::bindgen_prelude::{Promise, PromiseRaw};
+use napi::{Env, Status};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 
@@ -115,6 +115,23 @@ impl NativeClient {
             None => s,
         };
         Ok(NativeStream { inner })
+    }
+
+    /// Close the client (the core's `Client::close`): it is closed once this returns;
+    /// the Promise resolves when its producers have flushed and detached.
+    #[napi]
+    pub fn close<'env>(&self, env: &'env Env) -> napi::Result<PromiseRaw<'env, ()>> {
+        let closing = self.inner.close();
+        task::promise(env, None, async move {
+            closing.await;
+            Ok(())
+        })
+    }
+
+    /// Whether `close()` was called.
+    #[napi(getter)]
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
     }
 
     #[napi(getter)]

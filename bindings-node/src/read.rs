@@ -76,6 +76,9 @@ impl NativeStream {
             }
         }
         let stream = &self.inner;
+        // Refused at once, like every other handle made after the client closed (the
+        // core's session would say so only at its first chunk).
+        stream.check_open().map_err(error::core)?;
         task::sync(|| Ok(NativeReadSession { handle: Arc::new(ReadHandle::new(stream.read(opts))) }))
     }
 }

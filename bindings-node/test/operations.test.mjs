@@ -2,6 +2,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client, ClosedError, Consumer, ConsumerHandle, Producer, ReadSession, Stream, StreamNotFoundError, version } from 'durable-streams-sdk'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { serverAndClient, uniquePath } from './helpers.mjs'
 
 describe('stream operations', () => {
@@ -132,6 +133,28 @@ describe('stream operations', () => {
     const ds = d.stream(uniquePath())
     await d[Symbol.asyncDispose]()
     await assert.rejects(ds.head(), ClosedError)
+  })
+
+  it('close() closes the client when called; what a producer held is stored, a live read ends', async () => {
+    const c = new Client(env.server.url)
+    const s = c.stream(uniquePath())
+    await s.create({ contentType: 'application/json' })
+    const p = await s.producer({ producerId: 'at-close', lingerMs: 1000 })
+    const live = s.read({ offset: 'now', live: 'long-poll' })
+    const pending = live.next()
+    for (let i = 0; i < 1000; i++) p.append({ i }) // held in JavaScript until this run ends
+    const closing = c.close()
+    assert.equal(c.closed, true)
+    assert.throws(() => s.read(), ClosedError)
+    await closing
+    const got = await env.client.stream(s.path).readAllJson()
+    assert.deepEqual(got.map((m) => m.i), Array.from({ length: 1000 }, (_, i) => i))
+    const ended = (async () => {
+      await pending
+      for await (const _ of live) void _
+      return 'ended'
+    })()
+    assert.equal(await Promise.race([ended, sleep(5000).then(() => 'still reading')]), 'ended')
   })
 
   it('works through the CommonJS entry point too', async () => {

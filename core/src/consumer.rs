@@ -430,6 +430,9 @@ async fn drive(
                     return Err(error);
                 }
             }
+            // A read ends at once when its client closes; the close may land between the
+            // poll of `closed` above and the read's own (another thread closed it).
+            Ok(None) if consumer.stream.check_open().is_err() => return Ok(stopped(&consumer)),
             Ok(None) => return Ok(ConsumerEnd::CaughtUp { checkpoint: consumer.checkpoint.clone() }),
             Err(e) => {
                 handler.on_error(&e).await;
