@@ -11,6 +11,7 @@ use crate::consumer::{self, ConsumerCallback, ConsumerEvents, ConsumerOptions, C
 use crate::error::{into_core, FfiError};
 use crate::producer::{Producer, ProducerOptions};
 use crate::read::{ReadOptions, ReadSession};
+use crate::shutdown::Shutdown;
 use crate::{run, sync};
 
 /// A header or query value computed afresh for every request (refreshed tokens,
@@ -119,6 +120,20 @@ impl Client {
 
     pub fn base_url(&self) -> String {
         self.inner.base_url().to_string()
+    }
+
+    /// Close the client (the core's `Client::close`), for every stream made from it: from
+    /// this call on, their operations fail with `CLOSED`, live reads end, pushed
+    /// consumers stop, producers flush and detach; the returned [`Shutdown`] waits for
+    /// them. Closing again does nothing. Not named `close`: UniFFI's Kotlin objects are
+    /// `AutoCloseable`, whose `close()` frees the handle.
+    pub fn shutdown(&self) -> Arc<Shutdown> {
+        Shutdown::start(&self.inner)
+    }
+
+    /// Whether [`Client::shutdown`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
     }
 }
 

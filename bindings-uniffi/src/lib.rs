@@ -13,12 +13,14 @@ mod consumer;
 mod error;
 mod producer;
 mod read;
+mod shutdown;
 
 pub use client::{Client, Stream, ValueSource};
 pub use consumer::{ConsumerCallback, ConsumerEvents, ConsumerRun};
 pub use error::{ErrorDetails, FfiError};
 pub use producer::{AckHandle, Producer};
 pub use read::ReadSession;
+pub use shutdown::Shutdown;
 
 uniffi::setup_scaffolding!("durable_streams");
 

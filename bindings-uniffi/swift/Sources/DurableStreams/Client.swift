@@ -32,6 +32,18 @@ public final class DurableStreamsClient {
     public func stream(_ path: String, contentType: String? = nil) throws -> DurableStream {
         DurableStream(try DurableStreams.native { try native.stream(path: path, contentType: contentType) })
     }
+
+    /// Close the client, for everything made from it: from this call on, calls on the
+    /// client and its streams throw `DurableStreamError.closed`, live reads end, pushed
+    /// consumers stop, producers flush and detach; returns when they have. Cancelling
+    /// the Task stops the wait, not the flush. Closing again does nothing.
+    public func close() async throws {
+        let flushing = native.shutdown()
+        try await DurableStreams.native { try await flushing.wait() }
+    }
+
+    /// Whether `close()` was called.
+    public var isClosed: Bool { native.isClosed() }
 }
 
 public final class DurableStream {

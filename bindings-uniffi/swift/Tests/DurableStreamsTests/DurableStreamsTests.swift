@@ -95,6 +95,40 @@ final class DurableStreamsTests: XCTestCase {
         XCTAssertEqual(items, (0..<100).map { #"{"i":\#($0)}"# })
     }
 
+    func testClosingTheClientClosesWhatItMade() async throws {
+        let c = try DurableStreamsClient(baseUrl: try XCTUnwrap(ProcessInfo.processInfo.environment["DS_URL"]))
+        let path = "/swift-client-close-\(UUID().uuidString)"
+        let s = try c.stream(path, contentType: "application/json")
+        try await s.create(contentType: "application/json")
+        try await s.appendJson(#"{"n":0}"#)
+        let reader = Task { () -> [String] in
+            var items: [String] = []
+            for try await item in s.readJson(live: .longPoll) { items.append(item) }
+            return items
+        }
+        let p = try s.producer("swift-closer")
+        for i in 1...50 { try await p.append(Data(#"{"n":\#(i)}"#.utf8)) }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        XCTAssertFalse(c.isClosed)
+        try await c.close()
+        XCTAssertTrue(c.isClosed)
+        _ = try await reader.value // the live read ends with the client
+        do {
+            _ = try c.stream("/after-close")
+            XCTFail("stream() on a closed client succeeded")
+        } catch DurableStreamError.closed(let d) {
+            XCTAssertEqual(d.code, "CLOSED")
+        }
+        do {
+            try await s.appendText("late")
+            XCTFail("append through a closed client succeeded")
+        } catch DurableStreamError.closed {}
+        try await c.close() // closing again does nothing
+        var stored: [String] = []
+        for try await item in try client.stream(path).readJson() { stored.append(item) }
+        XCTAssertEqual(stored, (0...50).map { #"{"n":\#($0)}"# })
+    }
+
     func testErrorEnumMatchesTheTable() throws {
         let rows = try JSONSerialization.jsonObject(with: Data(errorTableJson().utf8)) as! [[String: Any]]
         for row in rows {

@@ -1,8 +1,12 @@
 package dev.durablestreams.sdk
 
 import dev.durablestreams.sdk.ffi.ClientOptions
+import dev.durablestreams.sdk.ffi.ErrorDetails
+import dev.durablestreams.sdk.ffi.FfiException
 import dev.durablestreams.sdk.ffi.ValueSource
+import java.util.concurrent.atomic.AtomicBoolean
 import dev.durablestreams.sdk.ffi.Client as NativeClient
+import dev.durablestreams.sdk.ffi.Shutdown as NativeShutdown
 
 /** How reads follow a stream once they have caught up. */
 enum class LiveMode(internal val wire: String) {
@@ -28,6 +32,11 @@ data class RetryOptions(
  * A Durable Streams client: base URL, headers, and headers / query parameters
  * computed per request by suspend lambdas ([dynamicHeaders], [dynamicParams]) —
  * evaluated afresh for every request, retries and reconnects included.
+ *
+ * Closing it ([shutdown] from a coroutine, [close] or `use {}` otherwise) closes
+ * everything made from it: later calls on the client and on its streams throw
+ * [ClosedException], live reads in progress end, pushed consumers stop, and its
+ * producers flush and detach.
  */
 class Client(
     baseUrl: String,
@@ -41,7 +50,7 @@ class Client(
     /** Ask for gzip/deflate-compressed read responses (worth it off loopback). */
     compression: Boolean = true,
 ) : AutoCloseable {
-    internal val native: NativeClient = native {
+    private val native: NativeClient = native {
         NativeClient(
             baseUrl,
             ClientOptions(
@@ -61,12 +70,69 @@ class Client(
         )
     }
 
-    val baseUrl: String get() = native.baseUrl()
+    val baseUrl: String = native.baseUrl()
+
+    private val closing = AtomicBoolean(false)
+
+    /** The core's answer to a call on the closed client, kept to answer calls once [native] is released. */
+    @Volatile private var refusal: ErrorDetails? = null
 
     /** A handle on the stream at [path]; [contentType] saves a HEAD before appends. */
-    fun stream(path: String, contentType: String? = null): Stream = Stream(native { native.stream(path, contentType) })
+    fun stream(path: String, contentType: String? = null): Stream = Stream(call { it.stream(path, contentType) })
 
-    override fun close() = native.close()
+    /** Whether [close] or [shutdown] was called. */
+    val isClosed: Boolean get() = refusal != null || runCatching { native.isClosed() }.getOrDefault(true)
+
+    /**
+     * Close the client (see [Client]) at once and suspend until its producers have
+     * flushed and detached. Cancelling the wait leaves them flushing. Closing again
+     * does nothing.
+     */
+    suspend fun shutdown() {
+        val flushing = begin() ?: return
+        flushing.use { native { it.wait() } }
+    }
+
+    /**
+     * Close the client (see [Client]) at once, release its native handle, then block
+     * the calling thread until its producers have flushed and detached, at most
+     * [closeTimeoutMs] (as [Producer.close]): [TimeoutException] if they are still
+     * flushing then (they go on). Without producers it does not wait for any I/O; with
+     * some, prefer [shutdown] on a thread that must not block (Android's main thread).
+     * Closing again does nothing.
+     */
+    override fun close() {
+        val flushing = begin() ?: return
+        flushing.use { native { it.waitBlocking(closeTimeoutMs.toULong()) } }
+    }
+
+    /** How long [close] blocks for the producers' flush. */
+    var closeTimeoutMs: Long = 30_000
+
+    /** Close on the core and release the native handle; `null` if already closed. */
+    private fun begin(): NativeShutdown? {
+        if (!closing.compareAndSet(false, true)) return null
+        val flushing = native.shutdown()
+        refusal = try {
+            native.stream("/", null).destroy() // never: the core refuses from shutdown() on
+            null
+        } catch (e: FfiException.Failure) {
+            e.details
+        }
+        native.destroy()
+        return flushing
+    }
+
+    /** A call on the native client, or the core's refusal once it is released. */
+    private inline fun <T> call(block: (NativeClient) -> T): T {
+        refusal?.let { throw DurableStreamException.from(it) }
+        return try {
+            native { block(native) }
+        } catch (e: IllegalStateException) {
+            // Released by a concurrent close between the check above and the call.
+            throw DurableStreamException.from(refusal ?: throw e)
+        }
+    }
 }
 
 private fun source(f: suspend () -> String): ValueSource = object : ValueSource {
