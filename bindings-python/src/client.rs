@@ -184,11 +184,6 @@ fn callables(
     Ok(out)
 }
 
-fn running_loop(py: Python<'_>) -> Option<Arc<Py<PyAny>>> {
-    let asyncio = py.import("asyncio").ok()?;
-    asyncio.call_method0("get_running_loop").ok().map(|l| Arc::new(l.unbind()))
-}
-
 /// One client class (`Client` or `AsyncClient`): the same options and methods; the
 /// flavour decides the stream class, whether awaitable callbacks may use the creating
 /// loop, and the context-manager protocol (`$extra`).
@@ -218,7 +213,7 @@ macro_rules! client_class {
                 pool_idle_timeout: Option<f64>,
                 compression: Option<bool>,
             ) -> PyResult<Self> {
-                let creator_loop = if $asyncio { running_loop(py) } else { None };
+                let creator_loop = if $asyncio { pyo3_async_runtimes::get_running_loop(py).ok().map(|l| Arc::new(l.unbind())) } else { None };
                 let mut b = ClientBuilder::new(base_url);
                 for (name, value) in header_list(headers) {
                     b = b.header(name, value);

@@ -323,7 +323,7 @@ impl ConsumerRunner {
     /// Start the pushed consumer; `handler` gets the `handle_*` calls. Coroutine
     /// handlers run on the asyncio loop running here, if any (else a helper loop).
     fn start(&self, py: Python<'_>, handler: Py<PyAny>) -> PyResult<()> {
-        let locals = match py.import("asyncio")?.call_method0("get_running_loop") {
+        let locals = match pyo3_async_runtimes::get_running_loop(py) {
             Ok(lp) => Some(TaskLocals::new(lp).copy_context(py)?),
             Err(_) => task_locals(),
         };

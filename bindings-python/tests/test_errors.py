@@ -64,6 +64,7 @@ def test_attributes_and_pickling() -> None:
     assert (e.code, e.status, e.next_offset, e.transient, str(e)) == ("STREAM_CLOSED", 409, "0_5", False, "closed")
     e2 = pickle.loads(pickle.dumps(e))
     assert type(e2) is ds.StreamClosedError and e2.next_offset == "0_5" and e2.status == 409
+    assert e2.__dict__ == e.__dict__ and e2.args == e.args
     gap = ds.SequenceGapError("gap", expected_seq=3, received_seq=5)
     assert (gap.expected_seq, gap.received_seq, gap.code) == (3, 5, "SEQUENCE_GAP")
     assert isinstance(gap, ds.ConflictError)

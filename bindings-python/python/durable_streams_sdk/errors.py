@@ -49,13 +49,6 @@ __all__ = [
 ]
 
 
-def _rebuild(cls: type[DurableStreamError], message: str, state: dict[str, Any]) -> DurableStreamError:
-    exc = cls.__new__(cls, message)
-    Exception.__init__(exc, message)
-    exc.__dict__.update(state)
-    return exc
-
-
 _ROWS = {row["name"] + "Error": row for row in json.loads(_native.error_table_json())}
 _BY_CODE: dict[str, type[DurableStreamError]] = {}
 
@@ -100,9 +93,6 @@ class DurableStreamError(Exception):
             row = _ROWS[cls.__name__]
             cls.code, cls.details = row["code"], tuple(row["details"])
             _BY_CODE[cls.code] = cls
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
     def __repr__(self) -> str:
         extra = f", status={self.status}" if self.status is not None else ""
