@@ -14,7 +14,7 @@ typealias Decision = dev.durablestreams.sdk.ffi.Decision
 sealed interface ConsumerEnd {
     /** The stream was closed; all of it was handled. */
     data class Closed(val finalOffset: String) : ConsumerEnd
-    /** Stopped by the handler or by [ConsumerJob.stop]. */
+    /** Stopped by the handler, by [ConsumerJob.stop], or by closing its [Client]. */
     data class Stopped(val checkpoint: String) : ConsumerEnd
     /** `LiveMode.OFF` and the tail was reached. */
     data class CaughtUp(val checkpoint: String) : ConsumerEnd

@@ -13,6 +13,7 @@ import org.junit.jupiter.params.provider.EnumSource
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertIs
 import kotlin.test.assertTrue
 
 /**
@@ -79,6 +80,41 @@ class ClientCloseTest {
             assertTrue(withTimeoutOrNull(5_000) { read.join() } != null, "$way: the live read did not end with the client")
             assertEquals(listOf("""{"n":0}"""), items)
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Way::class)
+    fun `closing the client stops its consumers`(way: Way) = runBlocking<Unit> {
+        val c = Client(RefServer.url)
+        val s = c.stream(RefServer.freshPath("consumers-close"), JSON)
+        s.create(contentType = JSON)
+        s.appendJson("""{"n":0}""")
+        val handled = CompletableDeferred<Unit>()
+        val pushed = s.consume(ConsumerSettings(live = LiveMode.LONG_POLL), object : ConsumerHandler {
+            override suspend fun handleBatch(chunk: Chunk): Decision {
+                handled.complete(Unit)
+                return Decision.CONTINUE
+            }
+        })
+        val events = mutableListOf<ConsumerEvent>()
+        val upToDate = CompletableDeferred<Unit>()
+        val pulled = launch {
+            s.consumer(ConsumerSettings(live = LiveMode.SSE)).collect {
+                events += it
+                if (it is ConsumerEvent.UpToDate) upToDate.complete(Unit)
+            }
+        }
+        withTimeout(5_000) {
+            handled.await()
+            upToDate.await()
+        }
+        delay(700)
+        c.closeBy(way)
+        val end = withTimeoutOrNull(5_000) { pushed.await() }
+        assertIs<ConsumerEnd.Stopped>(end, "$way: the pushed consumer did not stop with the client")
+        assertTrue(withTimeoutOrNull(5_000) { pulled.join() } != null, "$way: the consumer flow did not end with the client")
+        assertIs<ConsumerEvent.Batch>(events.first())
+        pushed.close()
     }
 
     @ParameterizedTest
