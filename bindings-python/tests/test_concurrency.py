@@ -170,9 +170,17 @@ def test_close_ends_what_the_client_made(server_url: str, path: str) -> None:
     got: list[object] = []
     reader = threading.Thread(target=lambda: got.extend(live))
     reader.start()
+
+    class Idle(ds.Consumer):
+        def handle_batch(self, batch: ds.Chunk) -> None:
+            pass
+
+    pushed = Idle(s, offset="now", live="sse")
+    pushed.start()
     c.close()
     reader.join(5)
     assert not reader.is_alive(), "a live read ends when its client closes"
+    assert pushed.wait(5).reason == "stopped"
     assert len(read_back(ds.Client(server_url).stream(path))) == 50
     for call in (lambda: s.head(), lambda: s.append_json(1), lambda: s.read_all(), lambda: p.append_json(1),
                  lambda: list(s.read()), lambda: s.producer("late")):
