@@ -125,7 +125,7 @@ impl Client {
     /// Close the client (the core's `Client::close`), for every stream made from it: from
     /// this call on, their operations fail with `CLOSED`, live reads end, pushed
     /// consumers stop, producers flush and detach; the returned [`Shutdown`] waits for
-    /// them. Closing again does nothing. Not named `close`: UniFFI's Kotlin objects are
+    /// them; a later call waits for the same flush. Not named `close`: UniFFI's Kotlin objects are
     /// `AutoCloseable`, whose `close()` frees the handle.
     pub fn shutdown(&self) -> Arc<Shutdown> {
         Shutdown::start(&self.inner)

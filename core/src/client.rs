@@ -205,8 +205,8 @@ impl Client {
     /// Close the client, for every clone and every stream made from it: later operations
     /// fail with `CLOSED`, reads in progress end (a pull consumer with them), pushed
     /// consumers stop, producers flush and detach; resolves when the producers have.
-    /// Closing again does nothing. The client is closed as soon as this is called (before
-    /// the future is awaited).
+    /// The client is closed as soon as this is called (before the future is awaited), and
+    /// the flush goes on if the future is dropped. Closing again waits for the same flush.
     pub fn close(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.inner.owned.close()
     }

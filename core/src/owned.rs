@@ -5,7 +5,7 @@
 //! one alive; reads and consumers watch the client's closed flag instead.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::watch;
 
@@ -15,11 +15,13 @@ use crate::producer::WeakProducer;
 pub(crate) struct Owned {
     closed: watch::Sender<bool>,
     producers: Mutex<Vec<WeakProducer>>,
+    /// Set by the first close: `true` once its producers have flushed and detached.
+    flushed: OnceLock<watch::Receiver<bool>>,
 }
 
 impl Owned {
     pub(crate) fn new() -> Owned {
-        Owned { closed: watch::Sender::new(false), producers: Mutex::default() }
+        Owned { closed: watch::Sender::new(false), producers: Mutex::default(), flushed: OnceLock::new() }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -53,17 +55,30 @@ impl Owned {
 
     /// Close: refuse new operations, end reads and consumers, flush and detach producers
     /// (their failures are theirs to report through their own `flush`/`close`).
-    /// The client is closed when this is called, not when the future is first polled, so
-    /// a binding that runs the future elsewhere still refuses the very next call. Closing
-    /// again does nothing.
+    /// The client is closed when this is called, and the producers' flush runs on the
+    /// shared runtime from then on, whether or not the returned future is awaited (a
+    /// binding may drop it: a cancelled wait, a handle released). Every close, the first
+    /// or a later one, resolves when that flush is done.
     pub(crate) fn close(&self) -> impl Future<Output = ()> + Send + 'static {
-        let producers = {
+        let mut flushed = {
             let mut all = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-            if self.closed.send_replace(true) { Vec::new() } else { std::mem::take(&mut *all) }
+            if self.closed.send_replace(true) {
+                // Set by the first close, under this lock.
+                self.flushed.get().cloned().unwrap_or_else(|| watch::channel(true).1)
+            } else {
+                let live: Vec<_> = std::mem::take(&mut *all).iter().filter_map(WeakProducer::upgrade).collect();
+                let (done, flushed) = watch::channel(false);
+                drop(crate::runtime::spawn(async move {
+                    futures_util::future::join_all(live.iter().map(|p| p.detach())).await;
+                    let _ = done.send(true);
+                }));
+                let _ = self.flushed.set(flushed.clone());
+                flushed
+            }
         };
-        let live: Vec<_> = producers.iter().filter_map(WeakProducer::upgrade).collect();
         async move {
-            futures_util::future::join_all(live.iter().map(|p| p.detach())).await;
+            // An error only if the flush task is gone (the runtime shut down): nothing to wait for.
+            let _ = flushed.wait_for(|done| *done).await;
         }
     }
 }

@@ -90,3 +90,25 @@ async fn close_stops_a_pushed_consumer() {
     assert!(matches!(end, ConsumerEnd::Stopped { .. }), "{end:?}");
     assert!(handler.0.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
+
+/// A binding may drop the close's future unpolled (a cancelled wait, a released handle):
+/// the flush still happens, and a later close waits for that same flush.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flush_goes_on_without_its_waiter_and_a_second_close_waits_for_it() {
+    let c = client();
+    let s = json_stream(&c, "close-dropped").await;
+    let mut opts = ProducerOptions::new("dropped-waiter");
+    opts.linger = Duration::from_secs(30);
+    opts.max_batch_items = 1_000_000;
+    let p = Producer::start(s.clone(), opts).await.unwrap();
+    for i in 0..50 {
+        p.append_json(&json!({ "n": i })).await.unwrap();
+    }
+    drop(c.close()); // never polled
+    assert!(c.is_closed());
+    tokio::time::timeout(Duration::from_secs(10), c.close()).await.expect("the second close resolves with the flush");
+    // The second close resolved only once the flush was done: everything is stored now.
+    let stored = client().stream(s.url().path()).unwrap().read_all(Offset::beginning()).await.unwrap();
+    let stored: Vec<Value> = serde_json::from_slice(&stored).unwrap();
+    assert_eq!(stored.len(), 50);
+}
