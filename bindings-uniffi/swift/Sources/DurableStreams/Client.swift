@@ -36,7 +36,7 @@ public final class DurableStreamsClient {
     /// Close the client, for everything made from it: from this call on, calls on the
     /// client and its streams throw `DurableStreamError.closed`, live reads end, pushed
     /// consumers stop, producers flush and detach; returns when they have. Cancelling
-    /// the Task stops the wait, not the flush. Closing again does nothing.
+    /// the Task stops the wait, not the flush. Closing again waits for the same flush.
     public func close() async throws {
         let flushing = native.shutdown()
         try await DurableStreams.native { try await flushing.wait() }

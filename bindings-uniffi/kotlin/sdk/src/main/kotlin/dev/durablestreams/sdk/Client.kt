@@ -4,7 +4,6 @@ import dev.durablestreams.sdk.ffi.ClientOptions
 import dev.durablestreams.sdk.ffi.ErrorDetails
 import dev.durablestreams.sdk.ffi.FfiException
 import dev.durablestreams.sdk.ffi.ValueSource
-import java.util.concurrent.atomic.AtomicBoolean
 import dev.durablestreams.sdk.ffi.Client as NativeClient
 import dev.durablestreams.sdk.ffi.Shutdown as NativeShutdown
 
@@ -72,7 +71,8 @@ class Client(
 
     val baseUrl: String = native.baseUrl()
 
-    private val closing = AtomicBoolean(false)
+    /** The first close's flush, which every later close waits for too. */
+    @Volatile private var flushing: NativeShutdown? = null
 
     /** The core's answer to a call on the closed client, kept to answer calls once [native] is released. */
     @Volatile private var refusal: ErrorDetails? = null
@@ -86,11 +86,11 @@ class Client(
     /**
      * Close the client (see [Client]) at once and suspend until its producers have
      * flushed and detached. Cancelling the wait leaves them flushing. Closing again
-     * does nothing.
+     * waits for the same flush.
      */
     suspend fun shutdown() {
-        val flushing = begin() ?: return
-        flushing.use { native { it.wait() } }
+        val flushing = begin()
+        native { flushing.wait() }
     }
 
     /**
@@ -99,20 +99,21 @@ class Client(
      * [closeTimeoutMs] (as [Producer.close]): [TimeoutException] if they are still
      * flushing then (they go on). Without producers it does not wait for any I/O; with
      * some, prefer [shutdown] on a thread that must not block (Android's main thread).
-     * Closing again does nothing.
+     * Closing again waits for the same flush.
      */
     override fun close() {
-        val flushing = begin() ?: return
-        flushing.use { native { it.waitBlocking(closeTimeoutMs.toULong()) } }
+        val flushing = begin()
+        native { flushing.waitBlocking(closeTimeoutMs.toULong()) }
     }
 
     /** How long [close] blocks for the producers' flush. */
     var closeTimeoutMs: Long = 30_000
 
-    /** Close on the core and release the native handle; `null` if already closed. */
-    private fun begin(): NativeShutdown? {
-        if (!closing.compareAndSet(false, true)) return null
-        val flushing = native.shutdown()
+    /** Close on the core and release the native handle, the first time; the flush to wait for. */
+    @Synchronized
+    private fun begin(): NativeShutdown {
+        flushing?.let { return it }
+        val started = native.shutdown()
         refusal = try {
             native.stream("/", null).destroy() // never: the core refuses from shutdown() on
             null
@@ -120,7 +121,8 @@ class Client(
             e.details
         }
         native.destroy()
-        return flushing
+        flushing = started
+        return started
     }
 
     /** A call on the native client, or the core's refusal once it is released. */

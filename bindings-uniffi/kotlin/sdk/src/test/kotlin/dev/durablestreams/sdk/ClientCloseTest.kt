@@ -168,7 +168,24 @@ class ClientCloseTest {
     }
 
     @Test
-    fun `closing twice does nothing`() = runBlocking<Unit> {
+    fun `a second close waits for the first close's flush`() = runBlocking<Unit> {
+        val c = Client(RefServer.url)
+        val path = RefServer.freshPath("close-again")
+        c.stream(path, JSON).create(contentType = JSON)
+        RefServer.inject(path, """{"delayMs":1500,"count":1,"method":"POST"}""")
+        val p = c.stream(path, JSON).producer("again", lingerMs = 0.0)
+        for (m in messages(50)) p.append(m)
+        val first = launch { c.shutdown() }
+        delay(200)
+        assertFalse(first.isCompleted, "the first close did not wait for the held batch")
+        first.cancel()
+        c.close() // blocks until that same flush is done
+        assertEquals(messages(50), stored(path))
+        withTimeout(1_000) { first.join() }
+    }
+
+    @Test
+    fun `closing twice leaves it closed`() = runBlocking<Unit> {
         val c = Client(RefServer.url)
         val s = c.stream(RefServer.freshPath("twice"), "text/plain")
         c.close()
