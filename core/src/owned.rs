@@ -5,7 +5,7 @@
 //! one alive; reads and consumers watch the client's closed flag instead.
 
 use std::future::Future;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use tokio::sync::watch;
 
@@ -14,14 +14,19 @@ use crate::producer::WeakProducer;
 
 pub(crate) struct Owned {
     closed: watch::Sender<bool>,
-    producers: Mutex<Vec<WeakProducer>>,
-    /// Set by the first close: `true` once its producers have flushed and detached.
-    flushed: OnceLock<watch::Receiver<bool>>,
+    producers: Mutex<Producers>,
+}
+
+enum Producers {
+    /// Open: the producers started on the client.
+    Open(Vec<WeakProducer>),
+    /// Closed: `true` once the first close has flushed and detached them.
+    Flushing(watch::Receiver<bool>),
 }
 
 impl Owned {
     pub(crate) fn new() -> Owned {
-        Owned { closed: watch::Sender::new(false), producers: Mutex::default(), flushed: OnceLock::new() }
+        Owned { closed: watch::Sender::new(false), producers: Mutex::new(Producers::Open(Vec::new())) }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -43,8 +48,8 @@ impl Owned {
 
     /// A producer started on this client, to be detached when it closes.
     pub(crate) fn track(&self, p: WeakProducer) -> Result<()> {
-        let mut all = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        self.check()?;
+        let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+        let Producers::Open(all) = &mut *producers else { return self.check() };
         // Forget producers already dropped, so that starting many in turn stays flat.
         if all.len() >= 16 && all.len().is_power_of_two() {
             all.retain(WeakProducer::alive);
@@ -61,19 +66,20 @@ impl Owned {
     /// or a later one, resolves when that flush is done.
     pub(crate) fn close(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut flushed = {
-            let mut all = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-            if self.closed.send_replace(true) {
-                // Set by the first close, under this lock.
-                self.flushed.get().cloned().unwrap_or_else(|| watch::channel(true).1)
-            } else {
-                let live: Vec<_> = std::mem::take(&mut *all).iter().filter_map(WeakProducer::upgrade).collect();
-                let (done, flushed) = watch::channel(false);
-                drop(crate::runtime::spawn(async move {
-                    futures_util::future::join_all(live.iter().map(|p| p.detach())).await;
-                    let _ = done.send(true);
-                }));
-                let _ = self.flushed.set(flushed.clone());
-                flushed
+            let mut producers = self.producers.lock().unwrap_or_else(|e| e.into_inner());
+            self.closed.send_replace(true);
+            match &mut *producers {
+                Producers::Flushing(flushed) => flushed.clone(),
+                Producers::Open(all) => {
+                    let live: Vec<_> = std::mem::take(all).iter().filter_map(WeakProducer::upgrade).collect();
+                    let (done, flushed) = watch::channel(false);
+                    drop(crate::runtime::spawn(async move {
+                        futures_util::future::join_all(live.iter().map(|p| p.detach())).await;
+                        let _ = done.send(true);
+                    }));
+                    *producers = Producers::Flushing(flushed.clone());
+                    flushed
+                }
             }
         };
         async move {

@@ -72,7 +72,7 @@ class Client(
     val baseUrl: String = native.baseUrl()
 
     /** The first close's flush, which every later close waits for too. */
-    @Volatile private var flushing: NativeShutdown? = null
+    private var flushing: NativeShutdown? = null // only touched in begin(), under its lock
 
     /** The core's answer to a call on the closed client, kept to answer calls once [native] is released. */
     @Volatile private var refusal: ErrorDetails? = null
