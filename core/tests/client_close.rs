@@ -63,7 +63,7 @@ async fn close_flushes_producers_and_ends_reads_then_refuses_everything() {
     assert!(is_closed_error(c.clone().stream("/other")));
     assert!(is_closed_error(Producer::start(s.clone(), ProducerOptions::new("late")).await));
     assert!(is_closed_error(Consumer::new(s.clone(), ConsumerOptions::default())));
-    // Closing again does nothing.
+    // Closing again resolves (the flush is done) and changes nothing.
     c.close().await;
 }
 

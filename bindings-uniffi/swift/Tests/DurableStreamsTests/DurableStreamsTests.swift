@@ -123,7 +123,7 @@ final class DurableStreamsTests: XCTestCase {
             try await s.appendText("late")
             XCTFail("append through a closed client succeeded")
         } catch DurableStreamError.closed {}
-        try await c.close() // closing again does nothing
+        try await c.close() // closing again waits for the same flush, already done
         var stored: [String] = []
         for try await item in try client.stream(path).readJson() { stored.append(item) }
         XCTAssertEqual(stored, (0...50).map { #"{"n":\#($0)}"# })
