@@ -137,12 +137,7 @@ class ClientCloseTest {
 
     @Test
     fun `close past its timeout throws and the producers flush on`() = runBlocking<Unit> {
-        val c = Client(RefServer.url)
-        val path = RefServer.freshPath("close-timeout")
-        c.stream(path, JSON).create(contentType = JSON)
-        RefServer.inject(path, """{"delayMs":1500,"count":1,"method":"POST"}""")
-        val p = c.stream(path, JSON).producer("slow", lingerMs = 0.0)
-        for (m in messages(50)) p.append(m)
+        val (c, path) = heldBatch("close-timeout")
         c.closeTimeoutMs = 200
         assertFailsWith<TimeoutException> { c.close() }
         assertTrue(c.isClosed)
@@ -152,12 +147,7 @@ class ClientCloseTest {
 
     @Test
     fun `cancelling shutdown stops the wait, not the flush`() = runBlocking<Unit> {
-        val c = Client(RefServer.url)
-        val path = RefServer.freshPath("shutdown-cancel")
-        c.stream(path, JSON).create(contentType = JSON)
-        RefServer.inject(path, """{"delayMs":1500,"count":1,"method":"POST"}""")
-        val p = c.stream(path, JSON).producer("slow", lingerMs = 0.0)
-        for (m in messages(50)) p.append(m)
+        val (c, path) = heldBatch("shutdown-cancel")
         val waiting = launch { c.shutdown() }
         delay(200)
         assertFalse(waiting.isCompleted, "shutdown did not wait for the held batch")
@@ -169,12 +159,7 @@ class ClientCloseTest {
 
     @Test
     fun `a second close waits for the first close's flush`() = runBlocking<Unit> {
-        val c = Client(RefServer.url)
-        val path = RefServer.freshPath("close-again")
-        c.stream(path, JSON).create(contentType = JSON)
-        RefServer.inject(path, """{"delayMs":1500,"count":1,"method":"POST"}""")
-        val p = c.stream(path, JSON).producer("again", lingerMs = 0.0)
-        for (m in messages(50)) p.append(m)
+        val (c, path) = heldBatch("close-again")
         val first = launch { c.shutdown() }
         delay(200)
         assertFalse(first.isCompleted, "the first close did not wait for the held batch")
@@ -200,6 +185,20 @@ class ClientCloseTest {
         d.shutdown()
         d.close()
         assertFailsWith<ClosedException> { d.stream("/x") }
+    }
+
+    /**
+     * A client whose producer has appended 50 messages, sent at once (no linger) as a batch
+     * the server holds for 1.5 s: a close has that long to be seen waiting.
+     */
+    private suspend fun heldBatch(name: String): Pair<Client, String> {
+        val c = Client(RefServer.url)
+        val path = RefServer.freshPath(name)
+        c.stream(path, JSON).create(contentType = JSON)
+        RefServer.inject(path, """{"delayMs":1500,"count":1,"method":"POST"}""")
+        val p = c.stream(path, JSON).producer("held", lingerMs = 0.0)
+        for (m in messages(50)) p.append(m)
+        return c to path
     }
 
     /** The stored messages once there are [n] of them. */
