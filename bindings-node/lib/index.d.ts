@@ -94,11 +94,6 @@ export interface AppendOptions extends SignalOption, HeadersOption {
   close?: boolean
 }
 
-export interface SentValues {
-  headers: Record<string, string>
-  params: Record<string, string>
-}
-
 export interface AppendResult {
   status: number
   /** The new tail. */
@@ -108,8 +103,10 @@ export interface AppendResult {
   duplicate: boolean
   producerEpoch?: number
   producerSeq?: number
-  /** Dynamic header/parameter values sent on the final attempt. */
-  sent: SentValues
+  /** Dynamic header values sent on the final attempt. */
+  sentHeaders: Record<string, string>
+  /** Dynamic query parameter values sent on the final attempt. */
+  sentParams: Record<string, string>
 }
 
 export interface CloseOptions extends SignalOption, HeadersOption {
@@ -179,8 +176,10 @@ export declare class ReadSession implements AsyncIterableIterator<Chunk> {
   /** The last chunk taken reached the tail. */
   readonly upToDate: boolean
   readonly done: boolean
-  /** Dynamic header/parameter values sent on the most recent request. */
-  readonly sent: SentValues
+  /** Dynamic header values sent with the request behind the last chunk taken. */
+  readonly sentHeaders: Record<string, string>
+  /** Dynamic query parameter values sent with the request behind the last chunk taken. */
+  readonly sentParams: Record<string, string>
   /** End the session and release its connection. */
   close(): void
 }

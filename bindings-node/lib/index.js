@@ -204,8 +204,8 @@ const pull = {
   },
 }
 
-/** A read session: `for await (const chunk of session)`; offset, cursor, upToDate and sent
- * are the native getters. */
+/** A read session: `for await (const chunk of session)`; offset, cursor, upToDate,
+ * sentHeaders and sentParams are the native getters. */
 const ReadSession = extend(native.ReadSession, ending, pull, {
   /** A chunk read ahead is taken without a Promise from the native side, unless an
    * earlier caller is still waiting (it is served first). */

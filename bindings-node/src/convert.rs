@@ -11,20 +11,9 @@ use napi_derive::napi;
 
 use crate::error;
 
-/// Dynamic header / parameter values used on the final attempt of a request.
-#[napi(object)]
-pub struct Sent {
-    pub headers: HashMap<String, String>,
-    pub params: HashMap<String, String>,
-}
-
-impl From<&SentValues> for Sent {
-    fn from(s: &SentValues) -> Self {
-        Sent {
-            headers: s.headers.iter().cloned().collect(),
-            params: s.params.iter().cloned().collect(),
-        }
-    }
+/// Dynamic header and parameter values as JavaScript objects: `sentHeaders`, `sentParams`.
+pub fn sent_maps(s: &SentValues) -> (HashMap<String, String>, HashMap<String, String>) {
+    (s.headers.iter().cloned().collect(), s.params.iter().cloned().collect())
 }
 
 pub fn header_list(h: Option<HashMap<String, String>>) -> Vec<(String, String)> {

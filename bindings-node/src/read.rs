@@ -10,7 +10,7 @@ use napi::Env;
 use napi::bindgen_prelude::{Either, PromiseRaw, Undefined};
 use napi_derive::napi;
 
-use crate::convert::{JsBytes, Sent, header_list, live_mode, offset, positive};
+use crate::convert::{JsBytes, header_list, live_mode, offset, positive, sent_maps};
 use crate::error;
 use crate::stream::NativeStream;
 use crate::task;
@@ -134,9 +134,15 @@ impl NativeReadSession {
         self.handle.position().stream_closed
     }
 
-    /// Dynamic header/parameter values sent with the request behind the last chunk taken.
+    /// Dynamic header values sent with the request behind the last chunk taken.
     #[napi(getter)]
-    pub fn sent(&self) -> Sent {
-        Sent::from(&self.handle.sent_values())
+    pub fn sent_headers(&self) -> HashMap<String, String> {
+        sent_maps(&self.handle.sent_values()).0
+    }
+
+    /// Dynamic query parameter values sent with the request behind the last chunk taken.
+    #[napi(getter)]
+    pub fn sent_params(&self) -> HashMap<String, String> {
+        sent_maps(&self.handle.sent_values()).1
     }
 }

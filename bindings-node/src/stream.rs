@@ -9,7 +9,7 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi_derive::napi;
 use serde_json::value::RawValue;
 
-use crate::convert::{self, Data, JsBytes, Sent, data, header_list, non_negative, offset};
+use crate::convert::{self, Data, JsBytes, data, header_list, non_negative, offset, sent_maps};
 use crate::error;
 use crate::task::{self, AbortToken};
 
@@ -59,7 +59,8 @@ pub struct NativeAppendResult {
     pub duplicate: bool,
     pub producer_epoch: Option<i64>,
     pub producer_seq: Option<i64>,
-    pub sent: Sent,
+    pub sent_headers: HashMap<String, String>,
+    pub sent_params: HashMap<String, String>,
 }
 
 #[napi(object, object_to_js = false)]
@@ -106,6 +107,7 @@ fn append_options(o: Option<NativeAppendOptions>) -> napi::Result<AppendOptions>
 }
 
 fn append_result(r: durable_streams_sdk::AppendResult) -> NativeAppendResult {
+    let (sent_headers, sent_params) = sent_maps(&r.sent);
     NativeAppendResult {
         status: r.status as u32,
         next_offset: r.next_offset.map(|o| o.as_str().to_string()),
@@ -113,7 +115,8 @@ fn append_result(r: durable_streams_sdk::AppendResult) -> NativeAppendResult {
         duplicate: r.duplicate,
         producer_epoch: r.producer_epoch.map(|n| n as i64),
         producer_seq: r.producer_seq.map(|n| n as i64),
-        sent: Sent::from(&r.sent),
+        sent_headers,
+        sent_params,
     }
 }
 

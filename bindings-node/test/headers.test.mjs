@@ -34,12 +34,12 @@ describe('dynamic headers and parameters', () => {
     await s.create({ contentType: 'text/plain' }) // request 1
     const r2 = await s.append('x') // request 2
     const r3 = await s.append('y') // request 3
-    assert.deepEqual(r2.sent.headers, { 'x-sync': 's2', 'x-async': 'a2' })
-    assert.deepEqual(r3.sent.headers, { 'x-sync': 's3', 'x-async': 'a3' })
-    assert.deepEqual(r3.sent.params, { n: '3' })
+    assert.deepEqual(r2.sentHeaders, { 'x-sync': 's2', 'x-async': 'a2' })
+    assert.deepEqual(r3.sentHeaders, { 'x-sync': 's3', 'x-async': 'a3' })
+    assert.deepEqual(r3.sentParams, { n: '3' })
     const session = s.read()
     for await (const _ of session) void _
-    assert.equal(session.sent.headers['x-sync'], `s${syncCalls}`)
+    assert.equal(session.sentHeaders['x-sync'], `s${syncCalls}`)
     assert.ok(syncCalls >= 4 && asyncCalls === syncCalls)
     await client.close()
   })
@@ -56,7 +56,7 @@ describe('dynamic headers and parameters', () => {
     await injectFault(server.url, { path: s.path, status: 503, count: 2, method: 'POST' })
     try {
       const r = await s.append('x')
-      assert.equal(r.sent.headers['x-attempt'], '3', 'third attempt carried a fresh value')
+      assert.equal(r.sentHeaders['x-attempt'], '3', 'third attempt carried a fresh value')
     } finally {
       await clearFaults(server.url)
     }

@@ -189,8 +189,8 @@ pub struct AppendResult {
     pub producer_epoch: Option<u64>,
     pub producer_seq: Option<u64>,
     /// Dynamic header / parameter values sent with the request.
-    pub headers_sent: HashMap<String, String>,
-    pub params_sent: HashMap<String, String>,
+    pub sent_headers: HashMap<String, String>,
+    pub sent_params: HashMap<String, String>,
 }
 
 #[derive(uniffi::Record)]
@@ -277,8 +277,8 @@ impl Stream {
             duplicate: r.duplicate,
             producer_epoch: r.producer_epoch,
             producer_seq: r.producer_seq,
-            headers_sent: sent_map(&r.sent.headers),
-            params_sent: sent_map(&r.sent.params),
+            sent_headers: sent_map(&r.sent.headers),
+            sent_params: sent_map(&r.sent.params),
         })
     }
 

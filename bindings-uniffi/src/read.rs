@@ -99,11 +99,11 @@ impl ReadSession {
     }
 
     /// Dynamic header values sent with the request behind the last chunk taken.
-    pub fn headers_sent(&self) -> HashMap<String, String> {
+    pub fn sent_headers(&self) -> HashMap<String, String> {
         sent_map(&self.handle.sent_values().headers)
     }
 
-    pub fn params_sent(&self) -> HashMap<String, String> {
+    pub fn sent_params(&self) -> HashMap<String, String> {
         sent_map(&self.handle.sent_values().params)
     }
 

@@ -135,8 +135,9 @@ class ReadSession internal constructor(private val native: dev.durablestreams.sd
     /** Where the session stands after the chunks taken so far. */
     val position: Position get() = native.position()
 
-    val headersSent: Map<String, String> get() = native.headersSent()
-    val paramsSent: Map<String, String> get() = native.paramsSent()
+    /** Dynamic header and query-parameter values sent with the request behind the last chunk taken. */
+    val sentHeaders: Map<String, String> get() = native.sentHeaders()
+    val sentParams: Map<String, String> get() = native.sentParams()
 
     /** Stop now: a pending [next] and all later ones return `null`. */
     fun cancel() = native.cancel()

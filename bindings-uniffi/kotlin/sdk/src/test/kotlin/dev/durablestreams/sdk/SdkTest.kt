@@ -118,8 +118,8 @@ class SdkTest {
         val c = Client(RefServer.url, dynamicHeaders = mapOf("x-count" to { n.incrementAndGet().toString() }))
         val s = c.stream(RefServer.freshPath("dyn"), "text/plain")
         s.create(contentType = "text/plain")
-        assertEquals(mapOf("x-count" to "2"), s.appendText("a").headersSent)
-        assertEquals(mapOf("x-count" to "3"), s.appendText("b").headersSent)
+        assertEquals(mapOf("x-count" to "2"), s.appendText("a").sentHeaders)
+        assertEquals(mapOf("x-count" to "3"), s.appendText("b").sentHeaders)
     }
 
     @Test

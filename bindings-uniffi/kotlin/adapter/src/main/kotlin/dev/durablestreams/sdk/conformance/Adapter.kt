@@ -159,7 +159,7 @@ private class Adapter {
         if (r.duplicate) o.put("duplicate", true)
         r.producerEpoch?.let { o.put("producerEpoch", it.toLong()) }
         r.producerSeq?.let { o.put("producerSeq", it.toLong()) }
-        reportSent(o, r.headersSent, r.paramsSent)
+        reportSent(o, r.sentHeaders, r.sentParams)
         return o
     }
 
@@ -206,7 +206,7 @@ private class Adapter {
             val o = JSONObject().put("status", status).put("chunks", chunks).put("offset", pos.offset)
                 .put("upToDate", upToDate).put("streamClosed", closed)
             pos.cursor?.let { o.put("cursor", it) }
-            reportSent(o, s.headersSent, s.paramsSent)
+            reportSent(o, s.sentHeaders, s.sentParams)
             return o
         }
     }
