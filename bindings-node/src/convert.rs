@@ -4,17 +4,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use durable_streams_sdk::{LiveMode, Offset, SentValues};
+use durable_streams_sdk::{LiveMode, Offset};
 use napi::bindgen_prelude::{Buffer, Either, ToNapiValue, TypeName};
 use napi::{ValueType, sys};
-use napi_derive::napi;
 
 use crate::error;
-
-/// Dynamic header and parameter values as JavaScript objects: `sentHeaders`, `sentParams`.
-pub fn sent_maps(s: &SentValues) -> (HashMap<String, String>, HashMap<String, String>) {
-    (s.headers.iter().cloned().collect(), s.params.iter().cloned().collect())
-}
 
 pub fn header_list(h: Option<HashMap<String, String>>) -> Vec<(String, String)> {
     h.map(|h| h.into_iter().collect()).unwrap_or_default()

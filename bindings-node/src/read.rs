@@ -10,7 +10,7 @@ use napi::Env;
 use napi::bindgen_prelude::{Either, PromiseRaw, Undefined};
 use napi_derive::napi;
 
-use crate::convert::{JsBytes, header_list, live_mode, offset, positive, sent_maps};
+use crate::convert::{JsBytes, header_list, live_mode, offset, positive};
 use crate::error;
 use crate::stream::NativeStream;
 use crate::task;
@@ -137,12 +137,12 @@ impl NativeReadSession {
     /// Dynamic header values sent with the request behind the last chunk taken.
     #[napi(getter)]
     pub fn sent_headers(&self) -> HashMap<String, String> {
-        sent_maps(&self.handle.sent_values()).0
+        self.handle.sent_values().headers.into_iter().collect()
     }
 
     /// Dynamic query parameter values sent with the request behind the last chunk taken.
     #[napi(getter)]
     pub fn sent_params(&self) -> HashMap<String, String> {
-        sent_maps(&self.handle.sent_values()).1
+        self.handle.sent_values().params.into_iter().collect()
     }
 }

@@ -9,7 +9,7 @@ use napi::bindgen_prelude::PromiseRaw;
 use napi_derive::napi;
 use serde_json::value::RawValue;
 
-use crate::convert::{self, Data, JsBytes, data, header_list, non_negative, offset, sent_maps};
+use crate::convert::{self, Data, JsBytes, data, header_list, non_negative, offset};
 use crate::error;
 use crate::task::{self, AbortToken};
 
@@ -107,7 +107,7 @@ fn append_options(o: Option<NativeAppendOptions>) -> napi::Result<AppendOptions>
 }
 
 fn append_result(r: durable_streams_sdk::AppendResult) -> NativeAppendResult {
-    let (sent_headers, sent_params) = sent_maps(&r.sent);
+    let (sent_headers, sent_params) = r.sent.into_maps();
     NativeAppendResult {
         status: r.status as u32,
         next_offset: r.next_offset.map(|o| o.as_str().to_string()),

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use durable_streams_sdk::{self as core, ErrorKind, Offset, SentValues};
+use durable_streams_sdk::{self as core, ErrorKind, Offset};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -173,10 +173,6 @@ macro_rules! record_repr {
 }
 pub(crate) use record_repr;
 
-pub fn sent_maps(sent: &SentValues) -> (HashMap<String, String>, HashMap<String, String>) {
-    (sent.headers.iter().cloned().collect(), sent.params.iter().cloned().collect())
-}
-
 /// Result of `create`.
 #[pyclass(frozen, get_all, module = "durable_streams_sdk._native")]
 pub struct CreateResult {
@@ -229,7 +225,7 @@ pub struct StreamMetadata {
 record_repr!(StreamMetadata: content_type, next_offset, closed, ttl_seconds, expires_at);
 
 pub fn append_result(r: core::AppendResult) -> AppendResult {
-    let (sent_headers, sent_params) = sent_maps(&r.sent);
+    let (sent_headers, sent_params) = r.sent.into_maps();
     AppendResult {
         status: r.status,
         next_offset: r.next_offset.map(|o| o.to_string()),

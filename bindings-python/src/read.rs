@@ -12,7 +12,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyMemoryView};
 
 use crate::aio_wait::AsyncWait;
-use crate::convert::{json_loads, py_bool, pyrepr, sent_maps};
+use crate::convert::{json_loads, py_bool, pyrepr};
 use crate::errors::{Failure, misuse};
 use crate::rt::{BResult, Ready, SIGNAL_POLL, awaitable};
 
@@ -248,7 +248,7 @@ impl Session {
     }
 
     fn sent(&self) -> (HashMap<String, String>, HashMap<String, String>) {
-        self.handle.get().map(|h| sent_maps(&h.sent_values())).unwrap_or_default()
+        self.handle.get().map(|h| h.sent_values().into_maps()).unwrap_or_default()
     }
 
     /// End the session; a pending `next` ends as if the stream had.

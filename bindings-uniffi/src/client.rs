@@ -227,10 +227,6 @@ pub(crate) fn header_list(h: HashMap<String, String>) -> Vec<(String, String)> {
     h.into_iter().collect()
 }
 
-pub(crate) fn sent_map(pairs: &[(String, String)]) -> HashMap<String, String> {
-    pairs.iter().cloned().collect()
-}
-
 #[uniffi::export]
 impl Stream {
     pub fn url(&self) -> String {
@@ -270,6 +266,7 @@ impl Stream {
             ..Default::default()
         };
         let r = run(async move { s.append(data, opts).await }).await?;
+        let (sent_headers, sent_params) = r.sent.into_maps();
         Ok(AppendResult {
             status: r.status,
             next_offset: r.next_offset.map(|o| o.as_str().to_string()),
@@ -277,8 +274,8 @@ impl Stream {
             duplicate: r.duplicate,
             producer_epoch: r.producer_epoch,
             producer_seq: r.producer_seq,
-            sent_headers: sent_map(&r.sent.headers),
-            sent_params: sent_map(&r.sent.params),
+            sent_headers,
+            sent_params,
         })
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use durable_streams_sdk as core;
 use durable_streams_sdk::{ffi, Offset};
 
-use crate::client::{header_list, sent_map};
+use crate::client::header_list;
 use crate::error::FfiError;
 use crate::run;
 
@@ -100,11 +100,11 @@ impl ReadSession {
 
     /// Dynamic header values sent with the request behind the last chunk taken.
     pub fn sent_headers(&self) -> HashMap<String, String> {
-        sent_map(&self.handle.sent_values().headers)
+        self.handle.sent_values().headers.into_iter().collect()
     }
 
     pub fn sent_params(&self) -> HashMap<String, String> {
-        sent_map(&self.handle.sent_values().params)
+        self.handle.sent_values().params.into_iter().collect()
     }
 
     /// Stop now: a pending `next` and all later ones return `None`.

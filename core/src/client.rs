@@ -1,5 +1,6 @@
 //! The client: base URL, connection pool, default and dynamic headers, retries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -324,6 +325,13 @@ pub(crate) struct Request<'a> {
 pub struct SentValues {
     pub headers: Vec<(String, String)>,
     pub params: Vec<(String, String)>,
+}
+
+impl SentValues {
+    /// Headers and query parameters as the maps every binding hands out.
+    pub fn into_maps(self) -> (HashMap<String, String>, HashMap<String, String>) {
+        (self.headers.into_iter().collect(), self.params.into_iter().collect())
+    }
 }
 
 pub(crate) enum Outcome {
